@@ -1,0 +1,85 @@
+# Preflab production image.
+#
+#   docker build -t preflab .                        # CPU torch (default)
+#   docker build -t preflab-gpu \
+#     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .
+#
+# Stage 1 builds the annotation UI; stage 2 is the Django/Celery runtime that
+# serves it (web) or runs the task queues (worker, gpu-worker, beat).
+
+# ---------------------------------------------------------------------------
+# Stage 1: frontend bundle -> /build/frontend/dist
+# ---------------------------------------------------------------------------
+FROM node:20-bookworm-slim AS frontend
+
+WORKDIR /build/frontend
+
+# Dependencies first so the npm layer is cached until the lockfile changes.
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+COPY frontend/ ./
+RUN npm run build
+
+
+# ---------------------------------------------------------------------------
+# Stage 2: Python runtime
+# ---------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm AS runtime
+
+# CPU wheels by default; a GPU image passes a CUDA index, e.g.
+#   --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_VERSION=2.13.0
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_DEBUG=0 \
+    ARTIFACT_ROOT=/data/artifacts
+
+WORKDIR /app
+
+# torch goes in first, from the chosen index, in its own (large, rarely
+# changing) layer. The project's "torch>=2.13,<2.15" requirement is then
+# already satisfied, so `pip install .` does not pull a different build.
+RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
+
+# Project metadata and packages, then install the project and its deps.
+COPY pyproject.toml README.md manage.py ./
+COPY preflab/ ./preflab/
+COPY annotation/ ./annotation/
+COPY training/ ./training/
+RUN pip install . \
+    && rm -rf build ./*.egg-info
+
+# Built UI from stage 1.
+COPY --from=frontend /build/frontend/dist /app/frontend/dist
+
+# Collect static assets at build time. The secret key only exists for this
+# command; the real one is supplied at runtime (DJANGO_SECRET_KEY).
+RUN DJANGO_SECRET_KEY=collectstatic-build-only-not-secret \
+    python manage.py collectstatic --noinput
+
+# Unprivileged runtime user. It owns:
+#  - /data/artifacts, so a fresh named volume mounted there inherits writable
+#    ownership;
+#  - the /app/var folder itself (not the collected static files inside it),
+#    where settings.VAR_DIR lives and celery beat keeps its schedule file.
+RUN groupadd --system --gid 10001 preflab \
+    && useradd --system --uid 10001 --gid preflab --home-dir /app \
+        --no-create-home --shell /usr/sbin/nologin preflab \
+    && mkdir -p /data/artifacts /app/var \
+    && chown -R preflab:preflab /data \
+    && chown preflab:preflab /app/var
+
+USER preflab
+
+EXPOSE 8000
+
+CMD ["gunicorn", "preflab.wsgi:application", \
+     "--bind", "0.0.0.0:8000", \
+     "--workers", "3", \
+     "--access-logfile", "-"]

@@ -1,0 +1,272 @@
+"""Import comparisons into a project: streaming, chunked bulk inserts, atomic by default.
+
+An import with any bad line imports nothing and reports every bad line (up to
+``MAX_REPORTED_ERRORS``) with its number and reason, unless ``skip_bad_lines`` is set: then
+the good lines are imported and the bad ones listed. Re-importing the same prompts, responses
+and pairs creates nothing new (prompts are keyed by external id, responses by content hash,
+comparisons by their canonical pair).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import IO, Any
+
+from django.db import transaction
+
+from annotation.import_records import BadLine, PromptRecord, RecordError, iter_json_values
+from annotation.import_records import parse_record as parse_import_record
+from annotation.models import (
+    GOLD_TARGET_VOTES,
+    Batch,
+    BatchSource,
+    Comparison,
+    Project,
+    Prompt,
+    Response,
+)
+from preflab.errors import InvalidInputError
+
+CHUNK_RECORDS = 2000
+MAX_REPORTED_ERRORS = 1000
+SWAP_GOLD = {"A": "B", "B": "A", "tie": "tie", "both_bad": "both_bad", "": ""}
+
+
+class Pairing(StrEnum):
+    """How a prompt's N candidates become comparisons."""
+
+    ALL_PAIRS = "all_pairs"
+    RANDOM_PAIRS = "random_pairs"
+    ADJACENT = "adjacent"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    pairing: Pairing = Pairing.ALL_PAIRS
+    pairs_per_prompt: int = 3
+    skip_bad_lines: bool = False
+    batch_name: str = ""
+    seed: int = 0
+
+
+@dataclass
+class ImportReport:
+    batch_id: int | None = None
+    lines: int = 0
+    records_imported: int = 0
+    prompts_created: int = 0
+    responses_created: int = 0
+    comparisons_created: int = 0
+    comparisons_existing: int = 0
+    bad_lines: list[BadLine] = field(default_factory=list)
+    bad_line_count: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "lines": self.lines,
+            "records_imported": self.records_imported,
+            "prompts_created": self.prompts_created,
+            "responses_created": self.responses_created,
+            "comparisons_created": self.comparisons_created,
+            "comparisons_existing": self.comparisons_existing,
+            "bad_line_count": self.bad_line_count,
+            "bad_lines": [{"line": b.line, "message": b.message} for b in self.bad_lines],
+        }
+
+
+class ImportRejected(InvalidInputError):
+    code = "invalid_import"
+
+
+def pair_indices(n: int, options: ImportOptions, key: str) -> list[tuple[int, int]]:
+    """Index pairs of ``n`` candidates by the pairing strategy (deterministic per key)."""
+    if options.pairing is Pairing.ADJACENT:
+        return [(i, i + 1) for i in range(n - 1)]
+    every = list(itertools.combinations(range(n), 2))
+    if options.pairing is Pairing.ALL_PAIRS:
+        return every
+    rng = random.Random(f"{options.seed}:{key}")  # noqa: S311 - sampling, not security
+    return sorted(rng.sample(every, min(options.pairs_per_prompt, len(every))))
+
+
+def _records(stream: IO[bytes], report: ImportReport) -> Iterator[PromptRecord]:
+    for line, value in iter_json_values(stream):
+        report.lines = max(report.lines, line)
+        if isinstance(value, BadLine):
+            _bad(report, value)
+            continue
+        try:
+            yield parse_import_record(line, value)
+        except RecordError as exc:
+            _bad(report, BadLine(line, str(exc)))
+
+
+def _bad(report: ImportReport, bad: BadLine) -> None:
+    report.bad_line_count += 1
+    if len(report.bad_lines) < MAX_REPORTED_ERRORS:
+        report.bad_lines.append(bad)
+
+
+def _chunks(records: Iterable[PromptRecord], size: int) -> Iterator[list[PromptRecord]]:
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+@transaction.atomic
+def import_comparisons(
+    *,
+    project: Project,
+    stream: IO[bytes],
+    options: ImportOptions,
+    user: Any | None = None,
+    source_name: str = "",
+) -> ImportReport:
+    """Import a JSONL / JSON-array stream into a new batch of ``project``.
+
+    Raises :class:`ImportRejected` (nothing written) when a line is bad and
+    ``options.skip_bad_lines`` is off, or when no line is importable.
+    """
+    report = ImportReport()
+    batch = Batch.objects.create(
+        project=project,
+        name=options.batch_name or f"Import {source_name}".strip(),
+        source=BatchSource.IMPORT,
+        created_by=user,
+        metadata={
+            "file": source_name,
+            "pairing": options.pairing.value,
+            "pairs_per_prompt": options.pairs_per_prompt,
+            "seed": options.seed,
+        },
+    )
+    report.batch_id = batch.id
+    seen_ids: dict[str, int] = {}
+    for chunk in _chunks(_records(stream, report), CHUNK_RECORDS):
+        unique: list[PromptRecord] = []
+        for record in chunk:
+            first = seen_ids.setdefault(record.external_id, record.line)
+            if first != record.line:
+                _bad(
+                    report,
+                    BadLine(
+                        record.line, f"duplicate id {record.external_id!r} (first on line {first})"
+                    ),
+                )
+                continue
+            unique.append(record)
+        if report.bad_line_count and not options.skip_bad_lines:
+            continue  # keep validating the rest of the file; nothing will be kept
+        _write_chunk(project, batch, unique, options, report)
+
+    if report.bad_line_count and not options.skip_bad_lines:
+        transaction.set_rollback(True)
+        raise ImportRejected(
+            f"{report.bad_line_count} bad line(s); nothing was imported "
+            f"(first: line {report.bad_lines[0].line}: {report.bad_lines[0].message}).",
+            extra=report.as_dict() | {"batch_id": None},
+        )
+    if report.records_imported == 0 and report.bad_line_count == 0 and report.lines == 0:
+        transaction.set_rollback(True)
+        raise ImportRejected("The file holds no records.", extra={"lines": 0})
+    batch.comparison_count = report.comparisons_created
+    batch.save(update_fields=["comparison_count"])
+    return report
+
+
+def _write_chunk(
+    project: Project,
+    batch: Batch,
+    records: list[PromptRecord],
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    if not records:
+        return
+    # 1. Prompts, keyed by external id (existing prompts are reused as they are).
+    ids = [r.external_id for r in records]
+    before = Prompt.objects.filter(project=project, external_id__in=ids).count()
+    Prompt.objects.bulk_create(
+        [
+            Prompt(
+                project=project, external_id=r.external_id, messages=r.messages, metadata=r.metadata
+            )
+            for r in records
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    prompt_ids = dict(
+        Prompt.objects.filter(project=project, external_id__in=ids).values_list("external_id", "id")
+    )
+    report.prompts_created += len(prompt_ids) - before
+
+    # 2. Responses, keyed by (prompt, content hash).
+    wanted: dict[tuple[int, str], Response] = {}
+    for r in records:
+        pid = prompt_ids[r.external_id]
+        for spec in r.responses:
+            wanted.setdefault(
+                (pid, spec.sha256),
+                Response(
+                    prompt_id=pid,
+                    content=spec.content,
+                    content_sha256=spec.sha256,
+                    metadata=spec.metadata,
+                ),
+            )
+    pids = list(set(prompt_ids.values()))
+    hashes = list({k[1] for k in wanted})
+    existing = Response.objects.filter(prompt_id__in=pids, content_sha256__in=hashes)
+    before = sum(1 for key in existing.values_list("prompt_id", "content_sha256") if key in wanted)
+    Response.objects.bulk_create(list(wanted.values()), ignore_conflicts=True, batch_size=1000)
+    response_ids = {
+        (pid, sha): rid
+        for rid, pid, sha in Response.objects.filter(
+            prompt_id__in=pids, content_sha256__in=hashes
+        ).values_list("id", "prompt_id", "content_sha256")
+        if (pid, sha) in wanted
+    }
+    report.responses_created += len(response_ids) - before
+
+    # 3. Comparisons in canonical order (smaller response id is A).
+    comparisons: dict[tuple[int, int], Comparison] = {}
+    for r in records:
+        pid = prompt_ids[r.external_id]
+        rids = [response_ids[(pid, spec.sha256)] for spec in r.responses]
+        if r.explicit_pairs:
+            pairs = r.explicit_pairs
+        else:
+            pairs = [(i, j, "") for i, j in pair_indices(len(rids), options, r.external_id)]
+        for i, j, gold in pairs:
+            a, b = rids[i], rids[j]
+            if a == b:
+                continue
+            if a > b:
+                a, b, gold = b, a, SWAP_GOLD[gold]
+            comparisons.setdefault(
+                (a, b),
+                Comparison(
+                    project=project,
+                    batch=batch,
+                    prompt_id=pid,
+                    response_a_id=a,
+                    response_b_id=b,
+                    gold_choice=gold,
+                    is_gold=bool(gold),
+                    target_votes=GOLD_TARGET_VOTES if gold else project.overlap_k,
+                ),
+            )
+    before = Comparison.objects.filter(batch=batch).count()
+    Comparison.objects.bulk_create(
+        list(comparisons.values()), ignore_conflicts=True, batch_size=1000
+    )
+    created = Comparison.objects.filter(batch=batch).count() - before
+    report.comparisons_created += created
+    report.comparisons_existing += len(comparisons) - created
+    report.records_imported += len(records)

@@ -1,0 +1,100 @@
+"""Seed the demo: users with each role, a project, and readable prompts with 3 candidates each.
+
+Idempotent: running it again keeps what is there (and re-prints the logins).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from annotation.importing import ImportOptions, Pairing, import_comparisons
+from annotation.models import Project
+from annotation.roles import Role
+from annotation.services import create_project, set_membership
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "demo_data" / "demo_prompts.jsonl"
+DEMO_PROJECT = "Demo: assistant helpfulness"
+DEMO_PASSWORD = os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo")
+INSTRUCTIONS = """\
+## Which response is more helpful?
+
+Read the conversation, then both responses. Pick the one that a careful expert would
+rather send: **correct** first, then **helpful** and **clear**. Length is not quality.
+
+- `1` / `←` — left is better, `2` / `→` — right is better
+- `t` — tie, `b` — both bad
+- strength: `q` significantly, `w` better, `e` slightly, `r` negligibly
+- `Enter` — submit
+
+Check code and numbers: a confident wrong answer is worse than a short right one.
+"""
+
+USERS: list[tuple[str, str | None, bool]] = [
+    ("admin", None, True),
+    ("alice", Role.ANNOTATOR, False),
+    ("bob", Role.ANNOTATOR, False),
+    ("carol", Role.ANNOTATOR, False),
+    ("priya", Role.PROJECT_ADMIN, False),
+    ("mlee", Role.ML_ENGINEER, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo users and a demo project with 30 prompts × 3 candidate responses."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            project = self._project()
+            created_users = self._users(project)
+            if not project.comparisons.exists():
+                with DEMO_FILE.open("rb") as stream:
+                    report = import_comparisons(
+                        project=project,
+                        stream=stream,
+                        options=ImportOptions(pairing=Pairing.ALL_PAIRS, batch_name="Demo"),
+                        source_name=DEMO_FILE.name,
+                    )
+                self.stdout.write(
+                    f"Demo project: {report.prompts_created} prompts, "
+                    f"{report.comparisons_created} comparisons."
+                )
+        self.stdout.write(self.style.SUCCESS(f"Demo project #{project.id}: {project.name}"))
+        self.stdout.write(f"Logins (password for all: {DEMO_PASSWORD}):")
+        for username, role, is_super in USERS:
+            label = "superuser" if is_super else str(Role(role).label if role else "")
+            note = " (new)" if username in created_users else ""
+            self.stdout.write(f"  {username:<8} {label}{note}")
+
+    def _project(self) -> Project:
+        project = Project.objects.filter(name=DEMO_PROJECT).first()
+        if project is None:
+            project = create_project(
+                name=DEMO_PROJECT,
+                description="Pick the more helpful of two assistant responses.",
+                instructions=INSTRUCTIONS,
+                overlap_k=3,
+            )
+        return project
+
+    def _users(self, project: Project) -> set[str]:
+        user_model = get_user_model()
+        created: set[str] = set()
+        for username, role, is_super in USERS:
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model.objects.create_user(
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    is_superuser=is_super,
+                    is_staff=is_super,
+                )
+                created.add(username)
+            if role:
+                set_membership(project=project, user=user, role=role)
+        return created

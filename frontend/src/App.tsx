@@ -1,0 +1,72 @@
+import { Navigate, Outlet, Route, Routes, useLocation } from "react-router-dom";
+import { AuthProvider, useAuth } from "./auth";
+import { TopBar } from "./components/TopBar";
+import { LoginPage } from "./pages/LoginPage";
+import { NotFoundPage } from "./pages/NotFoundPage";
+import { ProjectDetailPage } from "./pages/ProjectDetailPage";
+import { ProjectsPage } from "./pages/ProjectsPage";
+
+function FullPageStatus() {
+  const { state, refresh } = useAuth();
+  if (state.status === "error") {
+    return (
+      <main className="page page-narrow">
+        <div className="card">
+          <h1>Something went wrong</h1>
+          <p className="error" role="alert">
+            {state.error.message}
+          </p>
+          <button type="button" className="button" onClick={refresh}>
+            Try again
+          </button>
+        </div>
+      </main>
+    );
+  }
+  return (
+    <main className="page page-narrow">
+      <p className="muted" role="status">
+        Loading…
+      </p>
+    </main>
+  );
+}
+
+/** Layout for every signed-in page: top bar + the page. */
+function RequireAuth() {
+  const { state } = useAuth();
+  const location = useLocation();
+  if (state.status === "anonymous") {
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+  }
+  if (state.status !== "authenticated") return <FullPageStatus />;
+  return (
+    <>
+      <TopBar user={state.user} />
+      <Outlet />
+    </>
+  );
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route element={<RequireAuth />}>
+        <Route index element={<ProjectsPage />} />
+        <Route path="/projects" element={<ProjectsPage />} />
+        <Route path="/projects/:projectId" element={<ProjectDetailPage />} />
+        <Route path="*" element={<NotFoundPage />} />
+      </Route>
+    </Routes>
+  );
+}
+
+/** The whole app, minus the router (main.tsx uses BrowserRouter, tests MemoryRouter). */
+export function App() {
+  return (
+    <AuthProvider>
+      <AppRoutes />
+    </AuthProvider>
+  );
+}

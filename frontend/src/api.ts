@@ -1,0 +1,200 @@
+// Small typed fetch client for the Preflab Django API.
+//
+// - Same-origin session cookies (`credentials: "same-origin"`).
+// - JSON in, JSON out.
+// - Non-GET requests carry the `csrftoken` cookie as `X-CSRFToken`.
+// - Every failure is thrown as an `ApiError` (status 0 / "network_error" when
+//   the server could not be reached at all).
+
+export type Role = "annotator" | "project_admin" | "ml_engineer";
+
+export interface User {
+  id: number;
+  username: string;
+  is_superuser: boolean;
+  roles: string[];
+}
+
+export interface Project {
+  id: number;
+  name: string;
+  description: string;
+  role: Role | null;
+  created_at: string;
+}
+
+export interface Paginated<T> {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: T[];
+}
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  extra: Record<string, unknown>;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly extra: Record<string, unknown>;
+
+  constructor(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+export const CSRF_COOKIE_NAME = "csrftoken";
+export const CSRF_HEADER_NAME = "X-CSRFToken";
+
+/** Reads a cookie by name from `document.cookie`; null when absent. */
+export function getCookie(name: string): string | null {
+  if (typeof document === "undefined" || !document.cookie) return null;
+  for (const part of document.cookie.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    }
+  }
+  return null;
+}
+
+// Token returned in the body of GET /api/auth/csrf/; used only when the cookie
+// cannot be read (e.g. if the backend ever marks it HttpOnly).
+let csrfTokenFromBody: string | null = null;
+
+function csrfToken(): string | null {
+  return getCookie(CSRF_COOKIE_NAME) ?? csrfTokenFromBody;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+async function errorFromResponse(response: Response): Promise<ApiError> {
+  let body: unknown = null;
+  try {
+    const text = await response.text();
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (isRecord(body) && typeof body.code === "string") {
+    const message =
+      typeof body.message === "string" && body.message
+        ? body.message
+        : response.statusText || `Request failed with status ${response.status}`;
+    const extra = isRecord(body.extra) ? body.extra : {};
+    return new ApiError(response.status, body.code, message, extra);
+  }
+  return new ApiError(
+    response.status,
+    `http_${response.status}`,
+    response.statusText || `Request failed with status ${response.status}`,
+  );
+}
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+/** Performs one API request and returns the parsed JSON (undefined for 204). */
+export async function request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const method = (options.method ?? "GET").toUpperCase();
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (!SAFE_METHODS.has(method)) {
+    const token = csrfToken();
+    if (token) headers[CSRF_HEADER_NAME] = token;
+  }
+
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      signal: options.signal,
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "Could not reach the server. Check your connection and try again.");
+  }
+
+  if (!response.ok) throw await errorFromResponse(response);
+  if (response.status === 204) return undefined as T;
+
+  const text = await response.text();
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(response.status, "invalid_response", "The server sent a response that is not valid JSON.");
+  }
+}
+
+/** Turns an absolute pagination URL ("next"/"previous") into a same-origin path. */
+export function toApiPath(url: string): string {
+  const base = typeof window !== "undefined" ? window.location.origin : "http://localhost";
+  const parsed = new URL(url, base);
+  return parsed.pathname + parsed.search;
+}
+
+export const api = {
+  /** GET /api/auth/csrf/ — sets the csrftoken cookie; call before logging in. */
+  async csrf(): Promise<string> {
+    const data = await request<{ csrfToken: string }>("/api/auth/csrf/");
+    csrfTokenFromBody = data.csrfToken;
+    return data.csrfToken;
+  },
+
+  login(username: string, password: string): Promise<User> {
+    return request<User>("/api/auth/login/", { method: "POST", body: { username, password } });
+  },
+
+  logout(): Promise<void> {
+    return request<void>("/api/auth/logout/", { method: "POST" });
+  },
+
+  me(signal?: AbortSignal): Promise<User> {
+    return request<User>("/api/auth/me/", { signal });
+  },
+
+  projects(path = "/api/projects/", signal?: AbortSignal): Promise<Paginated<Project>> {
+    return request<Paginated<Project>>(path, { signal });
+  },
+
+  /** Follows "next" links and returns every project the user can see. */
+  async allProjects(signal?: AbortSignal): Promise<Project[]> {
+    const results: Project[] = [];
+    let path: string | null = "/api/projects/";
+    for (let page = 0; path && page < 100; page += 1) {
+      const data: Paginated<Project> = await api.projects(path, signal);
+      results.push(...data.results);
+      path = data.next ? toApiPath(data.next) : null;
+    }
+    return results;
+  },
+};
+
+export const ROLE_LABELS: Record<Role, string> = {
+  annotator: "Annotator",
+  project_admin: "Project admin",
+  ml_engineer: "ML engineer",
+};
+
+export function roleLabel(role: Role | null | undefined): string {
+  return role ? ROLE_LABELS[role] ?? role : "—";
+}

@@ -1,0 +1,84 @@
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MemoryRouter } from "react-router-dom";
+import { describe, expect, it } from "vitest";
+import { App } from "../App";
+import type { Project } from "../api";
+import { mockFetch } from "../test/mockFetch";
+
+const user = { id: 1, username: "bob", is_superuser: false, roles: ["annotator", "project_admin"] };
+
+const projects: Project[] = [
+  { id: 3, name: "Chat quality", description: "Compare two chat replies.", role: "annotator", created_at: "2025-01-02T10:00:00Z" },
+  { id: 5, name: "Summaries", description: "Pick the better summary.", role: "project_admin", created_at: "2025-01-03T10:00:00Z" },
+];
+
+function page(results: Project[]) {
+  return { body: { count: results.length, next: null, previous: null, results } };
+}
+
+function renderAt(path: string) {
+  return render(
+    <MemoryRouter initialEntries={[path]}>
+      <App />
+    </MemoryRouter>,
+  );
+}
+
+describe("ProjectsPage", () => {
+  it("renders a row per project with name, description and role", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
+    renderAt("/projects");
+
+    expect(await screen.findByRole("heading", { name: "Your projects" })).toBeTruthy();
+    const link = await screen.findByRole("link", { name: "Chat quality" });
+    expect(link.getAttribute("href")).toBe("/projects/3");
+
+    const rows = screen.getAllByRole("row").slice(1); // skip the header row
+    expect(rows).toHaveLength(2);
+    expect(within(rows[0]!).getByText("Compare two chat replies.")).toBeTruthy();
+    expect(within(rows[0]!).getByText("Annotator")).toBeTruthy();
+    expect(within(rows[1]!).getByRole("link", { name: "Summaries" }).getAttribute("href")).toBe("/projects/5");
+    expect(within(rows[1]!).getByText("Project admin")).toBeTruthy();
+    expect(screen.queryByText("You are not a member of any project yet.")).toBeNull();
+    // Top bar
+    expect(screen.getByText("Preflab")).toBeTruthy();
+    expect(screen.getByText("bob")).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Log out" })).toBeTruthy();
+  });
+
+  it("is also served at /", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
+    renderAt("/");
+    expect(await screen.findByRole("link", { name: "Summaries" })).toBeTruthy();
+  });
+
+  it("shows the empty state when the user has no projects", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page([]) });
+    renderAt("/projects");
+
+    expect(await screen.findByText("You are not a member of any project yet.")).toBeTruthy();
+    expect(screen.queryByRole("table")).toBeNull();
+  });
+
+  it("shows the error message when loading fails", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/": { throws: new TypeError("Failed to fetch") },
+    });
+    renderAt("/projects");
+
+    expect((await screen.findByRole("alert")).textContent).toMatch(/could not reach the server/i);
+  });
+
+  it("opens the placeholder detail page from a row", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
+    const u = userEvent.setup();
+    renderAt("/projects");
+
+    await u.click(await screen.findByRole("link", { name: "Summaries" }));
+
+    expect(await screen.findByRole("heading", { name: "Summaries" })).toBeTruthy();
+    expect(screen.getByText("Pick the better summary.")).toBeTruthy();
+  });
+});

@@ -1,0 +1,57 @@
+import { Link } from "react-router-dom";
+import { roleLabel } from "../api";
+import { useProjects } from "../useProjects";
+
+export function ProjectsPage() {
+  const [state, reload] = useProjects();
+
+  return (
+    <main className="page">
+      <h1>Your projects</h1>
+      {state.status === "loading" && (
+        <p className="muted" role="status">
+          Loading projects…
+        </p>
+      )}
+      {state.status === "error" && (
+        <div className="card">
+          <p className="error" role="alert">
+            {state.error.message}
+          </p>
+          <button type="button" className="button" onClick={reload}>
+            Try again
+          </button>
+        </div>
+      )}
+      {state.status === "loaded" && state.projects.length === 0 && (
+        <p className="empty">You are not a member of any project yet.</p>
+      )}
+      {state.status === "loaded" && state.projects.length > 0 && (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Description</th>
+                <th scope="col">Role</th>
+              </tr>
+            </thead>
+            <tbody>
+              {state.projects.map((project) => (
+                <tr key={project.id}>
+                  <td>
+                    <Link to={`/projects/${project.id}`}>{project.name}</Link>
+                  </td>
+                  <td className="description">{project.description || <span className="muted">—</span>}</td>
+                  <td>
+                    <span className={project.role ? "badge" : "badge badge-none"}>{roleLabel(project.role)}</span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,31 @@
+"""URL configuration: the API under /api/, the admin, /healthz, and the SPA for the rest."""
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from preflab import auth_api, views
+
+api_patterns: list[URLPattern | URLResolver] = [
+    path("auth/csrf/", auth_api.CsrfView.as_view(), name="auth-csrf"),
+    path("auth/login/", auth_api.LoginView.as_view(), name="auth-login"),
+    path("auth/logout/", auth_api.LogoutView.as_view(), name="auth-logout"),
+    path("auth/me/", auth_api.MeView.as_view(), name="auth-me"),
+    path("auth/token/", auth_api.TokenView.as_view(), name="auth-token"),
+    path("system/worker-ping/", views.WorkerPingView.as_view(), name="worker-ping"),
+    path(
+        "system/worker-ping/<uuid:task_id>/",
+        views.WorkerPingResultView.as_view(),
+        name="worker-ping-result",
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("annotation.urls")),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    re_path(r"^(?!api/|admin/|static/|healthz)(?P<path>.*)$", views.spa_index, name="spa"),
+]
