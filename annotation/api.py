@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from rest_framework import generics
+from typing import Any
 
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import queue
+from annotation.importing import ImportOptions, Pairing, import_comparisons
 from annotation.models import Project
-from annotation.selectors import projects_for_user
-from annotation.serializers import ProjectSerializer
+from annotation.permissions import IsProjectAdmin, IsProjectAnnotator
+from annotation.presenters import own_judgment, queue_item
+from annotation.selectors import annotator_progress, projects_for_user
+from annotation.serializers import (
+    ImportReportSerializer,
+    ImportRequestSerializer,
+    JudgmentSerializer,
+    NextRequestSerializer,
+    NextResponseSerializer,
+    ProgressSerializer,
+    ProjectSerializer,
+    SkipSerializer,
+    SubmitSerializer,
+)
+from preflab.errors import DomainError
 
 
 class ProjectListView(generics.ListAPIView[Project]):
@@ -27,3 +50,119 @@ class ProjectDetailView(generics.RetrieveAPIView[Project]):
 
     def get_queryset(self) -> QuerySet[Project]:
         return projects_for_user(self.request.user)
+
+
+class QueueNextView(APIView):
+    """Lease the next comparison (or return the caller's live lease)."""
+
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(request=NextRequestSerializer, responses=NextResponseSerializer)
+    def post(self, request: Request, project_id: int) -> Response:
+        data = NextRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = queue.lease_next(
+            project_id=project_id, user=request.user, exclude=data.validated_data["exclude"]
+        )
+        if assignment is None:
+            return Response({"item": None})
+        return Response({"item": queue_item(assignment, assignment.project)})
+
+
+class SubmitView(APIView):
+    """Submit the judgment for a lease; a retry returns the stored judgment (200)."""
+
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(
+        request=SubmitSerializer, responses={201: JudgmentSerializer, 200: JudgmentSerializer}
+    )
+    def post(self, request: Request, project_id: int, assignment_id: int) -> Response:
+        data = SubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        judgment, created = queue.submit_judgment(
+            project_id=project_id,
+            assignment_id=assignment_id,
+            user=request.user,
+            data=queue.JudgmentInput(**data.validated_data),
+        )
+        return Response(
+            own_judgment(judgment),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class SkipView(APIView):
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(request=SkipSerializer, responses={204: None})
+    def post(self, request: Request, project_id: int, assignment_id: int) -> Response:
+        data = SkipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        queue.skip_assignment(
+            project_id=project_id,
+            assignment_id=assignment_id,
+            user=request.user,
+            reason=data.validated_data["reason"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReleaseView(APIView):
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, project_id: int, assignment_id: int) -> Response:
+        queue.release_assignment(
+            project_id=project_id, assignment_id=assignment_id, user=request.user
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProgressView(APIView):
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(responses=ProgressSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        return Response(annotator_progress(project_id=project_id, user=request.user))
+
+
+class UploadTooLarge(DomainError):
+    code = "upload_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class ImportView(APIView):
+    """Upload a JSONL / JSON-array file of comparisons (project admins)."""
+
+    permission_classes = [IsProjectAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=ImportRequestSerializer, responses={201: ImportReportSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        data = ImportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload: Any = data.validated_data["file"]
+        limit: int = settings.PREFLAB_MAX_IMPORT_BYTES
+        if upload.size > limit:
+            raise UploadTooLarge(
+                f"The file is {upload.size} bytes; the limit is {limit}.",
+                extra={"limit_bytes": limit},
+            )
+        project = Project.objects.get(pk=project_id)
+        options = ImportOptions(
+            pairing=Pairing(data.validated_data["pairing"]),
+            pairs_per_prompt=data.validated_data["pairs_per_prompt"],
+            skip_bad_lines=data.validated_data["skip_bad_lines"],
+            batch_name=data.validated_data["batch_name"],
+            seed=data.validated_data["seed"],
+        )
+        upload.seek(0)
+        report = import_comparisons(
+            project=project,
+            stream=upload.file,
+            options=options,
+            user=request.user,
+            source_name=upload.name or "",
+        )
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED)

@@ -258,19 +258,18 @@ class Assignment(models.Model):
             models.UniqueConstraint(
                 fields=["comparison", "annotator"], name="assignment_once_per_annotator"
             ),
-            models.UniqueConstraint(
-                fields=["project", "annotator"],
-                condition=Q(status="active"),
-                name="assignment_one_live_lease",
-            ),
         ]
         indexes = [
+            models.Index(
+                fields=["annotator", "project", "created_at"],
+                name="assignment_live_leases",
+                condition=Q(status="active"),
+            ),
             models.Index(
                 fields=["expires_at"],
                 name="assignment_active_expiry",
                 condition=Q(status="active"),
             ),
-            models.Index(fields=["annotator", "project", "closed_at"]),
         ]
 
     def __str__(self) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from annotation.models import Project, ProjectMembership
+from annotation.models import Assignment, Comparison, Judgment, Project, ProjectMembership
 from annotation.roles import Role
 
 
@@ -37,3 +40,31 @@ def membership_role(*, user: Any, project_id: int) -> str | None:
         .values_list("role", flat=True)
         .first()
     )
+
+
+def annotator_progress(
+    *, project_id: int, user: Any, now: datetime | None = None
+) -> dict[str, int]:
+    """Judgments done today and in total by ``user``, and items still open to them."""
+    now = now or timezone.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = Judgment.objects.filter(project_id=project_id, annotator=user)
+    never_assigned = ~Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=user))
+    open_to_me = Comparison.objects.filter(
+        project_id=project_id,
+        is_gold=False,
+        judgment_count__lt=F("target_votes") - F("lease_count"),
+    ).filter(never_assigned)
+    totals = Comparison.objects.filter(project_id=project_id, is_gold=False).aggregate(
+        comparisons=Count("id"),
+        judgments=Coalesce(Sum("judgment_count"), 0),
+        target=Coalesce(Sum("target_votes"), 0),
+    )
+    return {
+        "done_today": mine.filter(created_at__gte=midnight).count(),
+        "done_total": mine.count(),
+        "available_to_you": open_to_me.count(),
+        "project_comparisons": totals["comparisons"],
+        "project_judgments": totals["judgments"],
+        "project_judgments_needed": totals["target"],
+    }

@@ -33,3 +33,104 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
 
     def to_representation(self, instance: Project) -> dict[str, Any]:
         return super().to_representation(instance)
+
+
+class MessageSerializer(serializers.Serializer[dict[str, str]]):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class ShownResponseSerializer(serializers.Serializer[Any]):
+    content = serializers.CharField()
+
+
+class LabelSchemeSerializer(serializers.Serializer[Any]):
+    allow_tie = serializers.BooleanField()
+    allow_both_bad = serializers.BooleanField()
+    strength_scale = serializers.BooleanField()
+    rationale_mode = serializers.CharField()
+
+
+class QueueItemSerializer(serializers.Serializer[Any]):
+    """What the annotator's page needs to render one comparison — and nothing more."""
+
+    assignment_id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    messages = MessageSerializer(many=True)
+    left = ShownResponseSerializer()
+    right = ShownResponseSerializer()
+    scheme = LabelSchemeSerializer()
+
+
+class NextRequestSerializer(serializers.Serializer[Any]):
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=10, default=list
+    )
+
+
+class NextResponseSerializer(serializers.Serializer[Any]):
+    item = QueueItemSerializer(allow_null=True)
+
+
+class SubmitSerializer(serializers.Serializer[Any]):
+    choice = serializers.ChoiceField(choices=["left", "right", "tie", "both_bad"])
+    strength = serializers.IntegerField(min_value=1, max_value=4, required=False, allow_null=True)
+    rationale = serializers.CharField(
+        required=False, allow_blank=True, max_length=10_000, default=""
+    )
+    time_taken_ms = serializers.IntegerField(
+        min_value=0, max_value=24 * 3600 * 1000, required=False, allow_null=True
+    )
+
+
+class JudgmentSerializer(serializers.Serializer[Any]):
+    """The caller's own judgment, in the terms they answered (left / right)."""
+
+    id = serializers.IntegerField()
+    assignment_id = serializers.IntegerField()
+    choice = serializers.CharField()
+    strength = serializers.IntegerField(allow_null=True)
+    rationale = serializers.CharField(allow_blank=True)
+    time_taken_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SkipSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ProgressSerializer(serializers.Serializer[Any]):
+    done_today = serializers.IntegerField()
+    done_total = serializers.IntegerField()
+    available_to_you = serializers.IntegerField()
+    project_comparisons = serializers.IntegerField()
+    project_judgments = serializers.IntegerField()
+    project_judgments_needed = serializers.IntegerField()
+
+
+class ImportRequestSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField()
+    pairing = serializers.ChoiceField(
+        choices=["all_pairs", "random_pairs", "adjacent"], default="all_pairs"
+    )
+    pairs_per_prompt = serializers.IntegerField(min_value=1, max_value=1000, default=3)
+    skip_bad_lines = serializers.BooleanField(default=False)
+    batch_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    seed = serializers.IntegerField(default=0)
+
+
+class BadLineSerializer(serializers.Serializer[Any]):
+    line = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer[Any]):
+    batch_id = serializers.IntegerField(allow_null=True)
+    lines = serializers.IntegerField()
+    records_imported = serializers.IntegerField()
+    prompts_created = serializers.IntegerField()
+    responses_created = serializers.IntegerField()
+    comparisons_created = serializers.IntegerField()
+    comparisons_existing = serializers.IntegerField()
+    bad_line_count = serializers.IntegerField()
+    bad_lines = BadLineSerializer(many=True)

@@ -2,7 +2,16 @@ from django.urls import path
 
 from annotation import api
 
+P = "projects/<int:project_id>/"
+A = P + "assignments/<int:assignment_id>/"
+
 urlpatterns = [
     path("projects/", api.ProjectListView.as_view(), name="project-list"),
-    path("projects/<int:project_id>/", api.ProjectDetailView.as_view(), name="project-detail"),
+    path(P, api.ProjectDetailView.as_view(), name="project-detail"),
+    path(P + "queue/next/", api.QueueNextView.as_view(), name="queue-next"),
+    path(P + "progress/", api.ProgressView.as_view(), name="queue-progress"),
+    path(A + "submit/", api.SubmitView.as_view(), name="assignment-submit"),
+    path(A + "skip/", api.SkipView.as_view(), name="assignment-skip"),
+    path(A + "release/", api.ReleaseView.as_view(), name="assignment-release"),
+    path(P + "imports/", api.ImportView.as_view(), name="project-import"),
 ]

@@ -232,7 +232,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
+}
 
 # --- Security (production, i.e. DEBUG off) ----------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -267,3 +269,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", str(2 * 1024**3)))

@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$VENV/bin/celery" -A preflab worker -Q default,gpu --concurrency 1 --loglevel INFO \
+"$VENV/bin/celery" -A preflab worker -B -Q default,gpu --concurrency 1 --loglevel INFO \
   --hostname "preflab-embedded@%h" &
 pids+=($!)
 "$VENV/bin/gunicorn" preflab.wsgi:application --bind "$HOST:$PORT" --workers 2 \

@@ -190,3 +190,8 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess
         yield proc
     finally:
         stop_worker(proc)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
