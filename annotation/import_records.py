@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import orjson
+
 MAX_CONTENT_CHARS = 100_000
 MAX_RESPONSES = 50
 MAX_ID_CHARS = 255
@@ -31,10 +33,16 @@ class RecordError(ValueError):
 class ResponseSpec:
     content: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    content_hash: int = field(init=False)
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content.encode("utf-8")).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_hash", content_hash(self.content))
+
+
+def content_hash(text: str) -> int:
+    """The first 64 bits of the text's SHA-256, as a signed integer (a compact index key)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -66,17 +74,26 @@ def iter_json_values(stream: IO[bytes]) -> Iterator[tuple[int, Any | BadLine]]:
         yield from _iter_array(stream)
         return
     for number, raw in enumerate(stream, start=1):
-        if not raw.strip():
-            continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, BadLine(number, f"invalid UTF-8 at byte {exc.start}")
-            continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, BadLine(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            yield number, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            if raw.strip():
+                yield number, BadLine(number, _why_not_json(raw))
+
+
+def _why_not_json(raw: bytes) -> str:
+    """A readable reason for a line that orjson refused."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return "invalid JSON: nested too deeply"
+    return "invalid JSON: unsupported value (NaN, Infinity or an integer beyond 64 bits)"
 
 
 def _peek_first_byte(stream: IO[bytes]) -> bytes:
@@ -236,7 +253,7 @@ def _shape_candidates(
     if not 2 <= len(responses) <= MAX_RESPONSES:
         raise RecordError(f"'responses' must hold 2–{MAX_RESPONSES} candidates")
     specs = [parse_response(f"responses[{i}]", r) for i, r in enumerate(responses)]
-    unique = {s.sha256 for s in specs}
+    unique = {s.content_hash for s in specs}
     if len(unique) < 2:
         raise RecordError("'responses' needs at least two different candidates")
     return PromptRecord(line, external_id, messages, specs, metadata, [])
@@ -251,7 +268,7 @@ def _shape_pair(
 ) -> PromptRecord:
     a = parse_response("response_a", value.get("response_a"))
     b = parse_response("response_b", value.get("response_b"))
-    if a.sha256 == b.sha256:
+    if a.content_hash == b.content_hash:
         raise RecordError("response_a and response_b are identical")
     gold = value.get("gold", "")
     if gold is None:
@@ -270,7 +287,7 @@ def _shape_trl(
 ) -> PromptRecord:
     chosen = parse_response("chosen", value.get("chosen"))
     rejected = parse_response("rejected", value.get("rejected"))
-    if chosen.sha256 == rejected.sha256:
+    if chosen.content_hash == rejected.content_hash:
         raise RecordError("chosen and rejected are identical")
     tagged = [
         ResponseSpec(chosen.content, {**chosen.metadata, "trl_label": "chosen"}),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
@@ -20,6 +20,12 @@ from django.db import transaction
 
 from annotation.import_records import BadLine, PromptRecord, RecordError, iter_json_values
 from annotation.import_records import parse_record as parse_import_record
+from annotation.import_sql import (
+    SWAP_GOLD,
+    lock_project_imports,
+    supports_fast_path,
+    write_chunk_postgres,
+)
 from annotation.models import (
     GOLD_TARGET_VOTES,
     Batch,
@@ -31,9 +37,8 @@ from annotation.models import (
 )
 from preflab.errors import InvalidInputError
 
-CHUNK_RECORDS = 2000
+CHUNK_RECORDS = 5000
 MAX_REPORTED_ERRORS = 1000
-SWAP_GOLD = {"A": "B", "B": "A", "tie": "tie", "both_bad": "both_bad", "": ""}
 
 
 class Pairing(StrEnum):
@@ -133,6 +138,8 @@ def import_comparisons(
     ``options.skip_bad_lines`` is off, or when no line is importable.
     """
     report = ImportReport()
+    if supports_fast_path():
+        lock_project_imports(project)
     batch = Batch.objects.create(
         project=project,
         name=options.batch_name or f"Import {source_name}".strip(),
@@ -179,6 +186,16 @@ def import_comparisons(
     return report
 
 
+def _pairs_for(options: ImportOptions) -> Callable[[PromptRecord], list[tuple[int, int, str]]]:
+    def pairs(record: PromptRecord) -> list[tuple[int, int, str]]:
+        if record.explicit_pairs:
+            return record.explicit_pairs
+        indices = pair_indices(len(record.responses), options, record.external_id)
+        return [(i, j, "") for i, j in indices]
+
+    return pairs
+
+
 def _write_chunk(
     project: Project,
     batch: Batch,
@@ -187,6 +204,16 @@ def _write_chunk(
     report: ImportReport,
 ) -> None:
     if not records:
+        return
+    if supports_fast_path():
+        prompts, responses, created, existing = write_chunk_postgres(
+            project, batch, records, _pairs_for(options)
+        )
+        report.prompts_created += prompts
+        report.responses_created += responses
+        report.comparisons_created += created
+        report.comparisons_existing += existing
+        report.records_imported += len(records)
         return
     # 1. Prompts, keyed by external id (existing prompts are reused as they are).
     ids = [r.external_id for r in records]
@@ -207,43 +234,42 @@ def _write_chunk(
     report.prompts_created += len(prompt_ids) - before
 
     # 2. Responses, keyed by (prompt, content hash).
-    wanted: dict[tuple[int, str], Response] = {}
+    wanted: dict[tuple[int, int], Response] = {}
     for r in records:
         pid = prompt_ids[r.external_id]
         for spec in r.responses:
             wanted.setdefault(
-                (pid, spec.sha256),
+                (pid, spec.content_hash),
                 Response(
                     prompt_id=pid,
                     content=spec.content,
-                    content_sha256=spec.sha256,
+                    content_hash=spec.content_hash,
                     metadata=spec.metadata,
                 ),
             )
     pids = list(set(prompt_ids.values()))
     hashes = list({k[1] for k in wanted})
-    existing = Response.objects.filter(prompt_id__in=pids, content_sha256__in=hashes)
-    before = sum(1 for key in existing.values_list("prompt_id", "content_sha256") if key in wanted)
+    existing_rows = Response.objects.filter(prompt_id__in=pids, content_hash__in=hashes)
+    before = sum(
+        1 for key in existing_rows.values_list("prompt_id", "content_hash") if key in wanted
+    )
     Response.objects.bulk_create(list(wanted.values()), ignore_conflicts=True, batch_size=1000)
     response_ids = {
         (pid, sha): rid
         for rid, pid, sha in Response.objects.filter(
-            prompt_id__in=pids, content_sha256__in=hashes
-        ).values_list("id", "prompt_id", "content_sha256")
+            prompt_id__in=pids, content_hash__in=hashes
+        ).values_list("id", "prompt_id", "content_hash")
         if (pid, sha) in wanted
     }
     report.responses_created += len(response_ids) - before
 
     # 3. Comparisons in canonical order (smaller response id is A).
     comparisons: dict[tuple[int, int], Comparison] = {}
+    pairs_for = _pairs_for(options)
     for r in records:
         pid = prompt_ids[r.external_id]
-        rids = [response_ids[(pid, spec.sha256)] for spec in r.responses]
-        if r.explicit_pairs:
-            pairs = r.explicit_pairs
-        else:
-            pairs = [(i, j, "") for i, j in pair_indices(len(rids), options, r.external_id)]
-        for i, j, gold in pairs:
+        rids = [response_ids[(pid, spec.content_hash)] for spec in r.responses]
+        for i, j, gold in pairs_for(r):
             a, b = rids[i], rids[j]
             if a == b:
                 continue

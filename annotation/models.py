@@ -109,7 +109,10 @@ class ProjectMembership(models.Model):
 
 
 class Prompt(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # indexed by the (project, external_id) unique constraint
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="prompts", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     messages = models.JSONField(help_text='Conversation: [{"role", "content"}, …].')
     metadata = models.JSONField(default=dict, blank=True)
@@ -132,9 +135,14 @@ class ResponseSource(models.TextChoices):
 
 
 class Response(models.Model):
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    # indexed by the (prompt, content_hash) unique constraint
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="responses", db_index=False
+    )
     content = models.TextField()
-    content_sha256 = models.CharField(max_length=64)
+    content_hash = models.BigIntegerField(
+        help_text="First 64 bits of the content's SHA-256: one row per distinct answer."
+    )
     source = models.CharField(
         max_length=10, choices=ResponseSource.choices, default=ResponseSource.IMPORTED
     )
@@ -148,7 +156,7 @@ class Response(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["prompt", "content_sha256"], name="response_unique_content"
+                fields=["prompt", "content_hash"], name="response_unique_content"
             )
         ]
 
@@ -182,10 +190,26 @@ class Batch(models.Model):
 
 
 class Comparison(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="comparisons")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
-    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    # project and prompt are denormalized copies (of the batch's and the responses' own), kept
+    # for the queue's index and for reads; no database FK, so a million-row import is not
+    # slowed by checks that the batch and response FKs already imply. Deletes still cascade.
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        related_name="comparisons",
+        db_constraint=False,
+        db_index=False,  # the queue's partial indexes lead with project
+    )
+    # batch and response_a are indexed by the (batch, id) index and the pair constraint
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, related_name="comparisons", db_index=False
+    )
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="comparisons", db_constraint=False
+    )
+    response_a = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
     gold_choice = models.CharField(
         max_length=8, choices=Choice.choices, blank=True, default="", help_text="Empty: not gold."

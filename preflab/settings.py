@@ -84,6 +84,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if env_bool("PREFLAB_QUERY_COUNT_HEADER", False):
+    MIDDLEWARE.insert(0, "preflab.query_count.QueryCountHeaderMiddleware")
+
 ROOT_URLCONF = "preflab.urls"
 WSGI_APPLICATION = "preflab.wsgi.application"
 ASGI_APPLICATION = "preflab.asgi.application"

@@ -1,4 +1,5 @@
-import { Navigate, Outlet, Route, Routes, useLocation } from "react-router-dom";
+import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-router-dom";
+import { AnnotatePage } from "./annotate/AnnotatePage";
 import { AuthProvider, useAuth } from "./auth";
 import { TopBar } from "./components/TopBar";
 import { LoginPage } from "./pages/LoginPage";
@@ -48,6 +49,14 @@ function RequireAuth() {
   );
 }
 
+/** A fresh annotate page (and queue) per project id. */
+function AnnotateRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <AnnotatePage key={id} projectId={id} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -56,6 +65,7 @@ export function AppRoutes() {
         <Route index element={<ProjectsPage />} />
         <Route path="/projects" element={<ProjectsPage />} />
         <Route path="/projects/:projectId" element={<ProjectDetailPage />} />
+        <Route path="/projects/:projectId/annotate" element={<AnnotateRoute />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

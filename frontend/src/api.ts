@@ -23,6 +23,76 @@ export interface Project {
   created_at: string;
 }
 
+export type RationaleMode = "off" | "optional" | "required";
+
+/** GET /api/projects/{id}/ — the project with its labelling scheme. */
+export interface ProjectDetail extends Project {
+  instructions: string;
+  overlap_k: number;
+  lease_ttl_seconds: number;
+  allow_tie: boolean;
+  allow_both_bad: boolean;
+  strength_scale: boolean;
+  rationale_mode: RationaleMode;
+  gold_rate: number;
+}
+
+export type MessageRole = "system" | "user" | "assistant";
+
+export interface ChatMessage {
+  role: MessageRole;
+  content: string;
+}
+
+/** What the annotator may answer for an item. */
+export interface LabelScheme {
+  allow_tie: boolean;
+  allow_both_bad: boolean;
+  strength_scale: boolean;
+  rationale_mode: RationaleMode;
+}
+
+/** One leased comparison, as served by POST /api/projects/{id}/queue/next/. */
+export interface QueueItem {
+  assignment_id: number;
+  expires_at: string;
+  messages: ChatMessage[];
+  left: { content: string };
+  right: { content: string };
+  scheme: LabelScheme;
+}
+
+export type Choice = "left" | "right" | "tie" | "both_bad";
+
+/** 4 = significantly better, 3 = better, 2 = slightly better, 1 = negligibly better / unsure. */
+export type Strength = 1 | 2 | 3 | 4;
+
+export interface SubmitBody {
+  choice: Choice;
+  strength: Strength | null;
+  rationale: string;
+  time_taken_ms: number;
+}
+
+export interface Judgment {
+  id: number;
+  assignment_id: number;
+  choice: Choice;
+  strength: Strength | null;
+  rationale: string;
+  time_taken_ms: number | null;
+  created_at: string;
+}
+
+export interface Progress {
+  done_today: number;
+  done_total: number;
+  available_to_you: number;
+  project_comparisons: number;
+  project_judgments: number;
+  project_judgments_needed: number;
+}
+
 export interface Paginated<T> {
   count: number;
   next: string | null;
@@ -186,6 +256,47 @@ export const api = {
       path = data.next ? toApiPath(data.next) : null;
     }
     return results;
+  },
+
+  project(projectId: number, signal?: AbortSignal): Promise<ProjectDetail> {
+    return request<ProjectDetail>(`/api/projects/${projectId}/`, { signal });
+  },
+
+  /**
+   * Leases the next item. Without `exclude` this is the caller's oldest live lease (a
+   * refresh shows the same item); `exclude` lists the leases the page already holds.
+   */
+  async queueNext(projectId: number, exclude?: number[], signal?: AbortSignal): Promise<QueueItem | null> {
+    const body = exclude && exclude.length > 0 ? { exclude } : {};
+    const data = await request<{ item: QueueItem | null }>(`/api/projects/${projectId}/queue/next/`, {
+      method: "POST",
+      body,
+      signal,
+    });
+    return data.item;
+  },
+
+  /** Idempotent per assignment: a retry returns the judgment already stored. */
+  submit(projectId: number, assignmentId: number, body: SubmitBody): Promise<Judgment> {
+    return request<Judgment>(`/api/projects/${projectId}/assignments/${assignmentId}/submit/`, {
+      method: "POST",
+      body,
+    });
+  },
+
+  skip(projectId: number, assignmentId: number, reason: string): Promise<void> {
+    return request<void>(`/api/projects/${projectId}/assignments/${assignmentId}/skip/`, {
+      method: "POST",
+      body: { reason },
+    });
+  },
+
+  release(projectId: number, assignmentId: number): Promise<void> {
+    return request<void>(`/api/projects/${projectId}/assignments/${assignmentId}/release/`, { method: "POST" });
+  },
+
+  progress(projectId: number, signal?: AbortSignal): Promise<Progress> {
+    return request<Progress>(`/api/projects/${projectId}/progress/`, { signal });
   },
 };
 

@@ -21,10 +21,9 @@ def test_login_then_your_projects(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Your projects").wait_for()
-    page.get_by_role("link", name=project.name).wait_for()
-    assert page.get_by_role("link", name=project.name).get_attribute("href") == (
-        f"/projects/{project.id}"
-    )
+    link = page.get_by_role("link", name=project.name, exact=True)
+    link.wait_for()
+    assert link.get_attribute("href") == f"/projects/{project.id}"
     assert page.get_by_text("ann").first.is_visible()
 
 

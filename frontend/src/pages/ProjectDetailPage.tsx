@@ -1,13 +1,12 @@
 import { Link, useParams } from "react-router-dom";
 import { roleLabel } from "../api";
-import { useProjects } from "../useProjects";
+import { Markdown } from "../components/Markdown";
+import { useProject } from "../useProject";
 
-// Placeholder: the API has no project detail endpoint yet, so the project is
-// looked up in the list. The annotator view replaces this later.
 export function ProjectDetailPage() {
   const { projectId } = useParams();
-  const [state, reload] = useProjects();
   const id = Number(projectId);
+  const [state, reload] = useProject(id);
 
   let content;
   if (state.status === "loading") {
@@ -15,6 +14,13 @@ export function ProjectDetailPage() {
       <p className="muted" role="status">
         Loading project…
       </p>
+    );
+  } else if (state.status === "error" && state.error.status === 404) {
+    content = (
+      <div className="card">
+        <h1>Project not found</h1>
+        <p className="muted">This project does not exist or you are not a member of it.</p>
+      </div>
     );
   } else if (state.status === "error") {
     content = (
@@ -28,20 +34,30 @@ export function ProjectDetailPage() {
       </div>
     );
   } else {
-    const project = Number.isInteger(id) ? state.projects.find((p) => p.id === id) : undefined;
-    content = project ? (
-      <article className="card">
+    const { project } = state;
+    content = (
+      <article className="card project-detail">
         <h1>{project.name}</h1>
         <p className="description">{project.description || <span className="muted">No description.</span>}</p>
         <p className="muted">
           Your role: <span className={project.role ? "badge" : "badge badge-none"}>{roleLabel(project.role)}</span>
         </p>
+        {project.role === "annotator" && (
+          <p>
+            <Link to={`/projects/${project.id}/annotate`} className="button">
+              Start annotating
+            </Link>
+          </p>
+        )}
+        <section aria-labelledby="project-instructions" className="project-instructions">
+          <h2 id="project-instructions">Instructions</h2>
+          {project.instructions ? (
+            <Markdown source={project.instructions} />
+          ) : (
+            <p className="muted">No instructions.</p>
+          )}
+        </section>
       </article>
-    ) : (
-      <div className="card">
-        <h1>Project not found</h1>
-        <p className="muted">This project does not exist or you are not a member of it.</p>
-      </div>
     );
   }
 

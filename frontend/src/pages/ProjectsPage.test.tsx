@@ -71,8 +71,23 @@ describe("ProjectsPage", () => {
     expect((await screen.findByRole("alert")).textContent).toMatch(/could not reach the server/i);
   });
 
-  it("opens the placeholder detail page from a row", async () => {
-    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
+  it("opens the project page from a row", async () => {
+    const detail = {
+      ...projects[1]!,
+      instructions: "",
+      overlap_k: 3,
+      lease_ttl_seconds: 600,
+      allow_tie: true,
+      allow_both_bad: true,
+      strength_scale: true,
+      rationale_mode: "optional",
+      gold_rate: 0,
+    };
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/": page(projects),
+      "GET /api/projects/5/": { body: detail },
+    });
     const u = userEvent.setup();
     renderAt("/projects");
 
@@ -80,5 +95,17 @@ describe("ProjectsPage", () => {
 
     expect(await screen.findByRole("heading", { name: "Summaries" })).toBeTruthy();
     expect(screen.getByText("Pick the better summary.")).toBeTruthy();
+  });
+
+  it("links annotator rows straight to the annotate page", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
+    renderAt("/projects");
+
+    const rows = (await screen.findAllByRole("row")).slice(1);
+    expect(within(rows[0]!).getByRole("link", { name: "Annotate Chat quality" }).getAttribute("href")).toBe(
+      "/projects/3/annotate",
+    );
+    expect(within(rows[0]!).getByRole("link", { name: "Chat quality" }).getAttribute("href")).toBe("/projects/3");
+    expect(within(rows[1]!).queryByRole("link", { name: /^Annotate/ })).toBeNull();
   });
 });

@@ -34,6 +34,9 @@ export function ProjectsPage() {
                 <th scope="col">Name</th>
                 <th scope="col">Description</th>
                 <th scope="col">Role</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -45,6 +48,17 @@ export function ProjectsPage() {
                   <td className="description">{project.description || <span className="muted">—</span>}</td>
                   <td>
                     <span className={project.role ? "badge" : "badge badge-none"}>{roleLabel(project.role)}</span>
+                  </td>
+                  <td className="actions">
+                    {project.role === "annotator" && (
+                      <Link
+                        to={`/projects/${project.id}/annotate`}
+                        className="button button-small"
+                        aria-label={`Annotate ${project.name}`}
+                      >
+                        Annotate
+                      </Link>
+                    )}
                   </td>
                 </tr>
               ))}

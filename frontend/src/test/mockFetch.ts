@@ -20,11 +20,15 @@ export function jsonResponse(status: number, body?: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 }
 
+/** Computes the answer from the call; may return a promise (e.g. to hold a response back). */
+export type MockHandler = (call: RecordedCall) => MockRoute | Promise<MockRoute>;
+
 /**
  * Replaces global fetch with a router keyed by "METHOD /path" (path includes the query).
- * A route may be a single answer or a list answered in order (the last one repeats).
+ * A route may be a single answer, a list answered in order (the last one repeats) or a
+ * function of the recorded call.
  */
-export function mockFetch(routes: Record<string, MockRoute | MockRoute[]>) {
+export function mockFetch(routes: Record<string, MockRoute | MockRoute[] | MockHandler>) {
   const calls: RecordedCall[] = [];
   const counters = new Map<string, number>();
   const fn = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -36,13 +40,16 @@ export function mockFetch(routes: Record<string, MockRoute | MockRoute[]>) {
       headers[key] = value;
     });
     const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
-    calls.push({ method, path, headers, body, init });
+    const call: RecordedCall = { method, path, headers, body, init };
+    calls.push(call);
 
     const key = `${method} ${path}`;
     const route = routes[key];
     if (!route) return jsonResponse(404, { code: "not_found", message: `No mock for ${key}`, extra: {} });
     let answer: MockRoute;
-    if (Array.isArray(route)) {
+    if (typeof route === "function") {
+      answer = await route(call);
+    } else if (Array.isArray(route)) {
       const n = counters.get(key) ?? 0;
       counters.set(key, n + 1);
       answer = route[Math.min(n, route.length - 1)]!;

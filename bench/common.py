@@ -1,0 +1,81 @@
+"""Shared helpers of the benchmarks: a throw-away PostgreSQL database, synthetic files, /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def bench_env(database: str) -> dict[str, str]:
+    """Environment for Django processes of a benchmark on its own database."""
+    env = dict(os.environ)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    env.update(
+        {
+            "DJANGO_DEBUG": "1",
+            "DATABASE_URL": f"{base}/{database}",
+            "DJANGO_SETTINGS_MODULE": "preflab.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def recreate_database(database: str) -> None:
+    """Drop and create ``database``, then migrate it."""
+    for sql in (
+        f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+        f'CREATE DATABASE "{database}"',
+    ):
+        subprocess.run(["psql", PG_ADMIN_URL, "-qc", sql], check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=REPO,
+        env=bench_env(database),
+        check=True,
+    )
+
+
+def write_pairs_file(path: Path, n: int) -> Path:
+    """``n`` explicit-pair records (shape 2), one comparison each, written line by line."""
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(n):
+            out.write(
+                json.dumps(
+                    {
+                        "id": f"q{i}",
+                        "prompt": f"Question number {i}: how should I phrase this politely?",
+                        "response_a": f"Polite answer {i}: please consider the following.",
+                        "response_b": f"Blunt answer {i}: just say it.",
+                    }
+                )
+                + "\n"
+            )
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return (utime + stime + cutime + cstime) / ticks
+
+
+def pids_named(fragment: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in cmdline:
+                pids.append(int(entry.name))
+    return pids

@@ -1,0 +1,52 @@
+"""Import N comparisons (JSONL, shape 2) into PostgreSQL: wall time, rows/s, peak RSS.
+
+.venv/bin/python bench/import_bench.py --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import bench_env, recreate_database, write_pairs_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--database", default="preflab_bench_import")
+    args = parser.parse_args()
+
+    recreate_database(args.database)
+    os.environ.update(bench_env(args.database))
+    import django
+
+    django.setup()
+    from annotation.importing import ImportOptions, import_comparisons
+    from annotation.services import create_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_pairs_file(Path(tmp) / "pairs.jsonl", args.n)
+        size_mb = path.stat().st_size / 1e6
+        project = create_project(name="bench import")
+        started = time.perf_counter()
+        with path.open("rb") as stream:
+            report = import_comparisons(project=project, stream=stream, options=ImportOptions())
+        wall = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"import: {args.n} comparisons from a {size_mb:.0f} MB JSONL file")
+    print(f"  wall {wall:.1f} s, {args.n / wall:,.0f} comparisons/s, peak RSS {rss_mb:.0f} MB")
+    print(
+        f"  created: {report.prompts_created} prompts, {report.responses_created} responses, "
+        f"{report.comparisons_created} comparisons"
+    )
+
+
+if __name__ == "__main__":
+    main()

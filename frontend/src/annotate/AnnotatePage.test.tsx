@@ -1,0 +1,393 @@
+import { render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MemoryRouter } from "react-router-dom";
+import { describe, expect, it } from "vitest";
+import { App } from "../App";
+import type { LabelScheme, ProjectDetail, QueueItem } from "../api";
+import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
+
+const user = { id: 7, username: "ann", is_superuser: false, roles: ["annotator"] };
+
+const fullScheme: LabelScheme = { allow_tie: true, allow_both_bad: true, strength_scale: true, rationale_mode: "optional" };
+
+const project: ProjectDetail = {
+  id: 3,
+  name: "Chat quality",
+  description: "Compare two chat replies.",
+  instructions: "Prefer the **more helpful** reply.",
+  role: "annotator",
+  overlap_k: 3,
+  lease_ttl_seconds: 600,
+  ...fullScheme,
+  gold_rate: 0,
+  created_at: "2025-01-02T10:00:00Z",
+};
+
+const NEXT = "POST /api/projects/3/queue/next/";
+const submitKey = (id: number) => `POST /api/projects/3/assignments/${id}/submit/`;
+const skipKey = (id: number) => `POST /api/projects/3/assignments/${id}/skip/`;
+
+function item(id: number, scheme: Partial<LabelScheme> = {}, extra: Partial<QueueItem> = {}): QueueItem {
+  return {
+    assignment_id: id,
+    expires_at: new Date(Date.now() + 10 * 60_000).toISOString(),
+    messages: [
+      { role: "system", content: "You are a helpful assistant." },
+      { role: "user", content: `Question number ${id}?` },
+    ],
+    left: { content: `Left answer ${id}` },
+    right: { content: `Right answer ${id}` },
+    scheme: { ...fullScheme, ...scheme },
+    ...extra,
+  };
+}
+
+function judgment(id: number, status = 201): MockRoute {
+  return {
+    status,
+    body: { id: 100 + id, assignment_id: id, choice: "left", strength: null, rationale: "", time_taken_ms: 1, created_at: "2025-01-01T00:00:00Z" },
+  };
+}
+
+const progress = {
+  body: { done_today: 2, done_total: 10, available_to_you: 5, project_comparisons: 20, project_judgments: 30, project_judgments_needed: 60 },
+};
+
+/** Answers `next` from a list of items in order: a fake that only cares about the order of calls. */
+function nextSequence(...items: (QueueItem | null)[]): MockHandler {
+  let n = 0;
+  return () => {
+    const answer = items[Math.min(n, items.length - 1)] ?? null;
+    n += 1;
+    return { body: { item: answer } };
+  };
+}
+
+function routes(extra: Record<string, MockRoute | MockRoute[] | MockHandler>, p: ProjectDetail = project) {
+  return {
+    "GET /api/auth/me/": { body: user },
+    "GET /api/projects/3/": { body: p },
+    "GET /api/projects/3/progress/": progress,
+    ...extra,
+  };
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+function renderAnnotate() {
+  return render(
+    <MemoryRouter initialEntries={["/projects/3/annotate"]}>
+      <App />
+    </MemoryRouter>,
+  );
+}
+
+const nextCalls = (calls: RecordedCall[]) => calls.filter((c) => `${c.method} ${c.path}` === NEXT);
+const submitCalls = (calls: RecordedCall[], id: number) => calls.filter((c) => `${c.method} ${c.path}` === submitKey(id));
+
+async function shownItem(id: number): Promise<HTMLElement> {
+  return waitFor(() => {
+    const el = document.querySelector<HTMLElement>(`[data-assignment-id="${id}"]`);
+    if (!el) throw new Error(`item ${id} not shown`);
+    return el;
+  });
+}
+
+function button(name: string): HTMLButtonElement {
+  return screen.getByRole("button", { name }) as HTMLButtonElement;
+}
+
+describe("AnnotatePage", () => {
+  it("renders the header, the conversation and the two responses", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
+    const u = userEvent.setup();
+    renderAnnotate();
+
+    const root = await shownItem(11);
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(await screen.findByText("2 done today · 10 total · 5 left for you")).toBeTruthy();
+
+    const prompt = within(root).getByRole("region", { name: "Prompt" });
+    expect(within(prompt).getByText("System")).toBeTruthy();
+    expect(within(prompt).getByText("You are a helpful assistant.")).toBeTruthy();
+    expect(within(prompt).getByText("User")).toBeTruthy();
+    expect(within(prompt).getByText("Question number 11?")).toBeTruthy();
+    expect(prompt.querySelector(".message-system")).not.toBeNull();
+
+    expect(within(screen.getByRole("region", { name: "Response 1" })).getByText("Left answer 11")).toBeTruthy();
+    expect(within(screen.getByRole("region", { name: "Response 2" })).getByText("Right answer 11")).toBeTruthy();
+
+    // Instructions are collapsed until toggled, then rendered as markdown.
+    const toggle = button("Instructions");
+    expect(toggle.getAttribute("aria-expanded")).toBe("false");
+    await u.click(toggle);
+    expect(toggle.getAttribute("aria-expanded")).toBe("true");
+    expect((await screen.findByText("more helpful")).tagName).toBe("STRONG");
+  });
+
+  it("submits with the keyboard: 2, w, Enter", async () => {
+    const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    expect(button("Submit").disabled).toBe(true);
+    await u.keyboard("2");
+    expect(button("Right is better").getAttribute("aria-pressed")).toBe("true");
+    expect(button("Left is better").getAttribute("aria-pressed")).toBe("false");
+    expect(button("Submit").disabled).toBe(true); // strength still missing
+    await u.keyboard("w");
+    expect(button("Better").getAttribute("aria-pressed")).toBe("true");
+    expect(button("Submit").disabled).toBe(false);
+    await u.keyboard("{Enter}");
+
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    const body = submitCalls(calls, 11)[0]!.body as Record<string, unknown>;
+    expect(body).toEqual({ choice: "right", strength: 3, rationale: "", time_taken_ms: expect.any(Number) });
+    expect(body.time_taken_ms as number).toBeGreaterThanOrEqual(0);
+    expect(await screen.findByText("All done — nothing left for you in this project.")).toBeTruthy();
+    expect(screen.getByTestId("save-status").textContent).toBe("Saved");
+  });
+
+  it("ignores shortcuts while typing in the rationale; Ctrl+Enter submits from there", async () => {
+    const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    const rationale = screen.getByLabelText("Rationale") as HTMLTextAreaElement;
+    await u.click(rationale);
+    await u.keyboard("1 2 t b s q{Enter}");
+    expect(rationale.value).toBe("1 2 t b s q\n");
+    for (const name of ["Left is better", "Right is better", "Tie", "Both bad"]) {
+      expect(button(name).getAttribute("aria-pressed")).toBe("false");
+    }
+    expect(screen.queryByRole("form", { name: "Skip this item" })).toBeNull();
+    expect(calls.some((c) => c.path.includes("/submit/"))).toBe(false);
+
+    await u.click(button("Left is better"));
+    await u.click(button("Slightly"));
+    await u.click(rationale);
+    await u.keyboard("{Control>}{Enter}{/Control}");
+
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "left", strength: 2, rationale: "1 2 t b s q" });
+  });
+
+  it("prefetches the next item and shows it before the submit response arrives", async () => {
+    const held = deferred<MockRoute>();
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), null),
+        [submitKey(11)]: () => held.promise,
+      }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+    expect(nextCalls(calls)[0]!.body).toEqual({});
+    expect(nextCalls(calls)[1]!.body).toEqual({ exclude: [11] });
+
+    await u.click(button("Left is better"));
+    await u.click(button("Significantly"));
+    await u.click(button("Submit"));
+
+    // The prefetched item is on screen while the submit is still in flight.
+    const next = await shownItem(12);
+    expect(within(next).getByText("Left answer 12")).toBeTruthy();
+    expect(document.querySelector('[data-assignment-id="11"]')).toBeNull();
+    expect(submitCalls(calls, 11)).toHaveLength(1);
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "left", strength: 4 });
+    expect(screen.getByTestId("save-status").textContent).toBe("Saving…");
+    // No `next` while the submit is pending (the server would return the submitted lease).
+    expect(nextCalls(calls)).toHaveLength(2);
+
+    held.resolve(judgment(11));
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(3));
+    expect(nextCalls(calls)[2]!.body).toEqual({ exclude: [12] });
+  });
+
+  it("retries a submit after a network error, posting the same assignment again", async () => {
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), null),
+        [submitKey(11)]: [{ throws: new TypeError("Failed to fetch") }, judgment(11)],
+      }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+
+    await u.keyboard("1q{Enter}");
+    await shownItem(12);
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Retrying…"));
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(2), { timeout: 3000 });
+    const [first, second] = submitCalls(calls, 11);
+    expect(second!.body).toEqual(first!.body);
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+    expect(document.querySelector('[data-assignment-id="12"]')).not.toBeNull();
+  });
+
+  it("shows the server's message on 409 lease_expired and carries on", async () => {
+    const message = "Your lease expired and the comparison was completed by others; take the next item.";
+    mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), null),
+        [submitKey(11)]: { status: 409, body: { code: "lease_expired", message, extra: {} } },
+      }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    await u.click(button("Tie"));
+    await u.click(button("Submit"));
+
+    expect((await screen.findByText(message)).closest('[role="alert"]')).not.toBeNull();
+    expect(await shownItem(12)).toBeTruthy();
+    expect(screen.getByTestId("save-status").textContent).toBe("Not saved");
+    await u.click(button("Dismiss"));
+    expect(screen.queryByText(message)).toBeNull();
+  });
+
+  it("brings the item back with the error when the server rejects the answer (400)", async () => {
+    mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), null),
+        [submitKey(11)]: {
+          status: 400,
+          body: { code: "invalid_judgment", message: "Invalid judgment.", extra: { fields: { rationale: "A rationale is required." } } },
+        },
+      }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    await u.click(button("Both bad"));
+    await u.click(button("Submit"));
+
+    expect(await screen.findByText(/Invalid judgment\..*A rationale is required\./)).toBeTruthy();
+    await shownItem(11);
+    expect(button("Both bad").getAttribute("aria-pressed")).toBe("true");
+  });
+
+  it("hides tie, both-bad, strength and rationale when the scheme disallows them", async () => {
+    const scheme = { allow_tie: false, allow_both_bad: false, strength_scale: false, rationale_mode: "off" as const };
+    const { calls } = mockFetch(
+      routes({ [NEXT]: nextSequence(item(11, scheme), null), [submitKey(11)]: judgment(11) }, { ...project, ...scheme }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    expect(screen.queryByRole("button", { name: "Tie" })).toBeNull();
+    expect(screen.queryByRole("button", { name: "Both bad" })).toBeNull();
+    expect(screen.queryByLabelText("Rationale")).toBeNull();
+    expect(button("Submit").disabled).toBe(true);
+
+    await u.keyboard("tb");
+    expect(button("Submit").disabled).toBe(true);
+    await u.keyboard("{ArrowLeft}");
+    expect(button("Left is better").getAttribute("aria-pressed")).toBe("true");
+    for (const name of ["Significantly", "Better", "Slightly", "Negligibly"]) {
+      expect(screen.queryByRole("button", { name })).toBeNull();
+    }
+    expect(button("Submit").disabled).toBe(false);
+    await u.keyboard("{Enter}");
+
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "left", strength: null, rationale: "" });
+  });
+
+  it("keeps Submit disabled until strength and a required rationale are given", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11, { rationale_mode: "required" }), null) }));
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    const rationale = screen.getByLabelText("Rationale") as HTMLTextAreaElement;
+    expect(rationale.required).toBe(true);
+    expect(screen.queryByRole("button", { name: "Better" })).toBeNull(); // no choice yet
+
+    await u.click(button("Right is better"));
+    expect(button("Submit").disabled).toBe(true);
+    await u.click(button("Negligibly"));
+    expect(button("Negligibly").getAttribute("aria-pressed")).toBe("true");
+    expect(button("Submit").disabled).toBe(true);
+    await u.type(rationale, "   ");
+    expect(button("Submit").disabled).toBe(true);
+    await u.type(rationale, "clearer");
+    expect(button("Submit").disabled).toBe(false);
+
+    // A tie needs no strength; the strength buttons go away.
+    await u.click(button("Tie"));
+    expect(screen.queryByRole("button", { name: "Negligibly" })).toBeNull();
+    expect(button("Submit").disabled).toBe(false);
+  });
+
+  it("skips with an optional reason via the inline form", async () => {
+    const { calls } = mockFetch(
+      routes({ [NEXT]: nextSequence(item(11), item(12), null), [skipKey(11)]: { status: 204 } }),
+    );
+    const u = userEvent.setup();
+    renderAnnotate();
+    await shownItem(11);
+
+    await u.keyboard("s");
+    const reason = await screen.findByLabelText("Reason for skipping (optional)");
+    expect(document.activeElement).toBe(reason);
+    await u.keyboard("not my language{Enter}");
+
+    await shownItem(12);
+    await waitFor(() => expect(calls.filter((c) => `${c.method} ${c.path}` === skipKey(11))).toHaveLength(1));
+    expect(calls.find((c) => c.path.endsWith("/11/skip/"))!.body).toEqual({ reason: "not my language" });
+
+    // The Skip button opens the form too; Cancel closes it.
+    await u.click(button("Skip"));
+    await u.click(button("Cancel"));
+    expect(screen.queryByLabelText("Reason for skipping (optional)")).toBeNull();
+  });
+
+  it("says when the current item's lease has expired", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11, {}, { expires_at: "2020-01-01T00:00:00Z" }), null) }));
+    renderAnnotate();
+    await shownItem(11);
+    expect(
+      screen.getByText("This item's lease expired; your answer will be accepted if the comparison still needs it."),
+    ).toBeTruthy();
+  });
+
+  it("shows the empty-queue message", async () => {
+    const { calls } = mockFetch(routes({ [NEXT]: { body: { item: null } } }));
+    renderAnnotate();
+
+    expect(await screen.findByText("All done — nothing left for you in this project.")).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Back to your projects" }).getAttribute("href")).toBe("/projects");
+    expect(nextCalls(calls)).toHaveLength(1);
+    expect(nextCalls(calls)[0]!.body).toEqual({});
+  });
+
+  it("shows the error when the queue cannot be loaded", async () => {
+    mockFetch(
+      routes({
+        [NEXT]: {
+          status: 403,
+          body: { code: "not_an_annotator", message: "Only the project's annotators take items from its queue.", extra: {} },
+        },
+      }),
+    );
+    renderAnnotate();
+    expect((await screen.findByRole("alert")).textContent).toBe("Only the project's annotators take items from its queue.");
+  });
+});

@@ -1,0 +1,131 @@
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import type { Choice, QueueItem, Strength, SubmitBody } from "../api";
+import { ChoiceControls } from "./ChoiceControls";
+import { ConversationView } from "./ConversationView";
+import { LeaseNotice } from "./LeaseNotice";
+import { ResponsePane } from "./ResponsePane";
+import {
+  CHOICE_OPTIONS,
+  EMPTY_ANSWER,
+  STRENGTH_OPTIONS,
+  choiceAllowed,
+  needsStrength,
+  toSubmitBody,
+  type Answer,
+} from "./answer";
+
+function isEditable(el: HTMLElement): boolean {
+  return el.isContentEditable || el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT";
+}
+
+function shortcutChoice(key: string): Choice | null {
+  return CHOICE_OPTIONS.find((option) => option.keys.includes(key))?.value ?? null;
+}
+
+function shortcutStrength(key: string): Strength | null {
+  return STRENGTH_OPTIONS.find((option) => option.key === key)?.value ?? null;
+}
+
+export interface ComparisonItemProps {
+  item: QueueItem;
+  /** Answer to start from (a rejected submit); render with key={assignment_id}. */
+  draft: Answer | null;
+  onSubmit(answer: Answer, body: Omit<SubmitBody, "time_taken_ms">): void;
+  onSkip(reason: string): void;
+}
+
+/** One comparison: prompt, the two responses side by side, and the controls. */
+export function ComparisonItem({ item, draft, onSubmit, onSkip }: ComparisonItemProps) {
+  const { scheme } = item;
+  const [answer, setAnswer] = useState<Answer>(draft ?? EMPTY_ANSWER);
+  const [skipOpen, setSkipOpen] = useState(false);
+  const rationaleRef = useRef<HTMLTextAreaElement | null>(null);
+
+  function choose(choice: Choice) {
+    if (!choiceAllowed(scheme, choice)) return;
+    setAnswer((a) => ({ ...a, choice, strength: needsStrength(scheme, choice) ? a.strength : null }));
+  }
+
+  function setStrength(strength: Strength) {
+    setAnswer((a) => (needsStrength(scheme, a.choice) ? { ...a, strength } : a));
+  }
+
+  function submit() {
+    const body = toSubmitBody(scheme, answer);
+    if (body) onSubmit(answer, body);
+  }
+
+  // Keyboard shortcuts; ignored while typing, except Ctrl/Cmd+Enter in the rationale.
+  function onKeyDown(event: KeyboardEvent) {
+    if (event.defaultPrevented || event.isComposing) return;
+    const target = event.target instanceof HTMLElement ? event.target : null;
+    const typing = target !== null && isEditable(target);
+
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      if (typing && target !== rationaleRef.current) return;
+      event.preventDefault();
+      submit();
+      return;
+    }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+
+    if (event.key === "Enter") {
+      // Enter submits a complete answer even when a button still has focus from a click
+      // (Space activates buttons). Links and the skip form keep their own Enter, and so
+      // does any other button while the answer is incomplete.
+      if (target?.closest("a, .skip-form")) return;
+      const complete = toSubmitBody(scheme, answer) !== null;
+      if (!complete && target?.closest("button, summary") && !target.closest("[data-shortcut-scope]")) return;
+      event.preventDefault();
+      if (complete && !event.repeat) submit();
+      return;
+    }
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    const choice = shortcutChoice(key);
+    const strength = shortcutStrength(key);
+    if (choice && choiceAllowed(scheme, choice)) {
+      choose(choice);
+    } else if (strength !== null && scheme.strength_scale) {
+      setStrength(strength);
+    } else if (key === "s") {
+      setSkipOpen(true);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  const handleKey = useRef(onKeyDown);
+  useLayoutEffect(() => {
+    handleKey.current = onKeyDown;
+  });
+  useEffect(() => {
+    const listener = (event: KeyboardEvent) => handleKey.current(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
+  }, []);
+
+  return (
+    <div className="comparison" data-assignment-id={item.assignment_id}>
+      <LeaseNotice expiresAt={item.expires_at} />
+      <ConversationView messages={item.messages} />
+      <div className="responses">
+        <ResponsePane label="Response 1" content={item.left.content} chosen={answer.choice === "left"} />
+        <ResponsePane label="Response 2" content={item.right.content} chosen={answer.choice === "right"} />
+      </div>
+      <ChoiceControls
+        scheme={scheme}
+        answer={answer}
+        rationaleRef={rationaleRef}
+        onChoice={choose}
+        onStrength={setStrength}
+        onRationale={(rationale) => setAnswer((a) => ({ ...a, rationale }))}
+        onSubmit={submit}
+        skipOpen={skipOpen}
+        onSkipOpen={() => setSkipOpen(true)}
+        onSkipCancel={() => setSkipOpen(false)}
+        onSkipConfirm={onSkip}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,74 @@
+import { render, screen, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router-dom";
+import { describe, expect, it } from "vitest";
+import { App } from "../App";
+import type { ProjectDetail } from "../api";
+import { mockFetch } from "../test/mockFetch";
+
+const user = { id: 1, username: "bob", is_superuser: false, roles: ["annotator"] };
+
+const project: ProjectDetail = {
+  id: 3,
+  name: "Chat quality",
+  description: "Compare two chat replies.",
+  instructions: "## How to judge\n\nPrefer **helpful** replies. <script>alert(1)</script>[x](javascript:alert(2))",
+  role: "annotator",
+  overlap_k: 3,
+  lease_ttl_seconds: 600,
+  allow_tie: true,
+  allow_both_bad: false,
+  strength_scale: true,
+  rationale_mode: "optional",
+  gold_rate: 0.05,
+  created_at: "2025-01-02T10:00:00Z",
+};
+
+function renderAt(path: string) {
+  return render(
+    <MemoryRouter initialEntries={[path]}>
+      <App />
+    </MemoryRouter>,
+  );
+}
+
+describe("ProjectDetailPage", () => {
+  it("loads the project, renders its instructions and links annotators to the queue", async () => {
+    const { calls } = mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/3/": { body: project } });
+    const { container } = renderAt("/projects/3");
+
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.getByText("Compare two chat replies.")).toBeTruthy();
+    expect(screen.getByText("Annotator")).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Start annotating" }).getAttribute("href")).toBe("/projects/3/annotate");
+
+    const instructions = screen.getByRole("region", { name: "Instructions" });
+    expect(within(instructions).getByRole("heading", { name: "How to judge" })).toBeTruthy();
+    expect(within(instructions).getByText("helpful").tagName).toBe("STRONG");
+    expect(container.querySelector("script")).toBeNull();
+    expect(container.innerHTML).not.toContain("javascript:");
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toContain("GET /api/projects/3/");
+  });
+
+  it("has no annotate link for other roles", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/3/": { body: { ...project, role: "project_admin", instructions: "" } },
+    });
+    renderAt("/projects/3");
+
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.getByText("Project admin")).toBeTruthy();
+    expect(screen.queryByRole("link", { name: "Start annotating" })).toBeNull();
+    expect(screen.getByText("No instructions.")).toBeTruthy();
+  });
+
+  it("says so when the project is not visible (404)", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/9/": { status: 404, body: { code: "not_found", message: "Not found.", extra: {} } },
+    });
+    renderAt("/projects/9");
+
+    expect(await screen.findByRole("heading", { name: "Project not found" })).toBeTruthy();
+  });
+});
