@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from annotation.models import Assignment, Choice, Judgment, Project
+from annotation.models import Choice
+from annotation.queue import Lease, StoredJudgment
 
 
-def queue_item(assignment: Assignment, project: Project) -> dict[str, Any]:
-    """The prompt and both responses in the lease's display order; no labels of others."""
-    comparison = assignment.comparison
-    a, b = comparison.response_a, comparison.response_b
-    left, right = (b, a) if assignment.swapped else (a, b)
+def queue_item(lease: Lease) -> dict[str, Any]:
+    """The prompt and both responses in the lease's display order; no labels of others,
+    nothing that tells a gold item apart."""
+    a, b = lease.content_a, lease.content_b
+    left, right = (b, a) if lease.swapped else (a, b)
+    scheme = lease.scheme
     return {
-        "assignment_id": assignment.id,
-        "expires_at": assignment.expires_at,
-        "messages": comparison.prompt.messages,
-        "left": {"content": left.content},
-        "right": {"content": right.content},
+        "assignment_id": lease.id,
+        "expires_at": lease.expires_at,
+        "messages": lease.messages,
+        "left": {"content": left},
+        "right": {"content": right},
         "scheme": {
-            "allow_tie": project.allow_tie,
-            "allow_both_bad": project.allow_both_bad,
-            "strength_scale": project.strength_scale,
-            "rationale_mode": project.rationale_mode,
+            "allow_tie": scheme.allow_tie,
+            "allow_both_bad": scheme.allow_both_bad,
+            "strength_scale": scheme.strength_scale,
+            "rationale_mode": scheme.rationale_mode,
         },
     }
 
@@ -36,7 +38,7 @@ def display_choice(choice: str, swapped: bool) -> str:
     return choice
 
 
-def own_judgment(judgment: Judgment) -> dict[str, Any]:
+def own_judgment(judgment: StoredJudgment) -> dict[str, Any]:
     return {
         "id": judgment.id,
         "assignment_id": judgment.assignment_id,

@@ -24,17 +24,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
+from annotation import queue_sql as sql
 from annotation.models import (
     Assignment,
     AssignmentStatus,
     Choice,
     Comparison,
-    Judgment,
     Project,
-    ProjectMembership,
     RationaleMode,
 )
 from annotation.roles import Role
@@ -62,95 +61,111 @@ class InvalidJudgment(InvalidInputError):
     code = "invalid_judgment"
 
 
-def _lease_queryset() -> QuerySet[Assignment]:
-    return Assignment.objects.select_related(
-        "comparison__prompt", "comparison__response_a", "comparison__response_b"
+@dataclass(frozen=True)
+class Lease:
+    """A live lease with what the annotator's page renders."""
+
+    id: int
+    comparison_id: int
+    swapped: bool
+    expires_at: datetime
+    is_gold: bool
+    messages: list[dict[str, str]]
+    content_a: str
+    content_b: str
+    scheme: sql.Scheme
+
+
+def _load_lease(assignment_id: int, scheme: sql.Scheme) -> Lease:
+    row = sql.fetchone(sql.LEASE_CONTENT, [assignment_id])
+    assert row is not None  # the caller just read or created it in this transaction
+    lease_id, comparison_id, swapped, expires_at, is_gold, messages, a, b = row
+    return Lease(
+        id=lease_id,
+        comparison_id=comparison_id,
+        swapped=bool(swapped),
+        expires_at=sql.py_datetime(expires_at),
+        is_gold=bool(is_gold),
+        messages=sql.py_json(messages),
+        content_a=a,
+        content_b=b,
+        scheme=scheme,
     )
 
 
 @transaction.atomic
 def lease_next(
     *, project_id: int, user: Any, exclude: Iterable[int] = (), now: datetime | None = None
-) -> Assignment | None:
+) -> Lease | None:
     """The caller's oldest live lease not in ``exclude``, else a new lease, else None.
 
     ``exclude`` lists leases the page already holds (the current item), so that asking for
     the prefetch returns a second lease instead of the same one.
     """
     now = now or timezone.now()
-    membership = (
-        ProjectMembership.objects.select_for_update()
-        .select_related("project")
-        .filter(project_id=project_id, user=user)
-        .first()
-    )
-    if membership is None or membership.role != Role.ANNOTATOR:
+    member = sql.fetchone(sql.MEMBERSHIP_FOR_UPDATE + sql.lock_clause("m"), [project_id, user.pk])
+    if member is None or member[0] != Role.ANNOTATOR:
         raise NotAnAnnotator("Only the project's annotators take items from its queue.")
-    project = membership.project
+    scheme = sql.scheme_from(member[1:])
     excluded = set(exclude)
 
-    live = list(
-        _lease_queryset()
-        .filter(project_id=project_id, annotator=user, status=AssignmentStatus.ACTIVE)
-        .order_by("created_at", "id")
-    )
-    expired = [a for a in live if a.expires_at <= now]
-    if expired:
-        _expire(expired, now)
-    live = [a for a in live if a.expires_at > now]
-    for assignment in live:
-        if assignment.id not in excluded:
-            assignment.project = project
-            return assignment
+    live = [
+        (lease_id, sql.py_datetime(expires), comparison_id)
+        for lease_id, expires, comparison_id in sql.fetchall(sql.LIVE_LEASES, [project_id, user.pk])
+    ]
+    overdue = [(lease_id, c) for lease_id, expires, c in live if expires <= now]
+    if overdue:
+        _expire_rows(overdue, now)
+    live = [row for row in live if row[1] > now]
+    for lease_id, _, _ in live:
+        if lease_id not in excluded:
+            return _load_lease(lease_id, scheme)
     if len(live) >= MAX_LIVE_LEASES:
         return None
 
-    comparison = _pick(project, user)
-    if comparison is None and _reclaim_expired(project_id=project_id, now=now):
-        comparison = _pick(project, user)
-    if comparison is None:
+    comparison_id = _pick(project_id, user.pk, scheme)
+    if comparison_id is None and _reclaim_expired(project_id=project_id, now=now):
+        comparison_id = _pick(project_id, user.pk, scheme)
+    if comparison_id is None:
         return None
-    assignment = Assignment.objects.create(
-        project=project,
-        comparison=comparison,
-        annotator=user,
-        swapped=_rng.random() < 0.5,
-        expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+    expires_at = now + timedelta(seconds=scheme.lease_ttl_seconds)
+    row = sql.fetchone(
+        sql.INSERT_LEASE,
+        [
+            project_id,
+            comparison_id,
+            user.pk,
+            _rng.random() < 0.5,
+            sql.db_datetime(now),
+            sql.db_datetime(expires_at),
+        ],
     )
-    Comparison.objects.filter(pk=comparison.pk).update(lease_count=F("lease_count") + 1)
-    assignment.comparison = comparison
-    return assignment
+    assert row is not None
+    sql.execute(sql.TAKE_SLOT, [comparison_id])
+    return _load_lease(row[0], scheme)
 
 
-def _pick(project: Project, user: Any) -> Comparison | None:
-    """Lock one comparison with a free slot that ``user`` was never assigned."""
-    never_assigned = ~Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=user))
-    base = Comparison.objects.filter(project=project).filter(never_assigned)
-    candidates: list[QuerySet[Comparison]] = []
-    open_regular = base.filter(
-        is_gold=False, judgment_count__lt=F("target_votes") - F("lease_count")
-    ).order_by("-judgment_count", "id")
-    gold = base.filter(is_gold=True).order_by("id")
-    if project.gold_rate > 0 and _rng.random() < project.gold_rate:
-        candidates = [gold, open_regular]
-    else:
-        candidates = [open_regular]
-    for queryset in candidates:
-        picked = queryset.select_for_update(skip_locked=True, of=("self",)).select_related(
-            "prompt", "response_a", "response_b"
-        )[:1]
-        found = next(iter(picked), None)
-        if found is not None:
-            return found
+def _pick(project_id: int, user_id: int, scheme: sql.Scheme) -> int | None:
+    """Lock one comparison with a free slot that the user was never assigned."""
+    lock = sql.lock_clause("c", skip_locked=True)
+    open_regular = (sql.PICK_OPEN + lock, [project_id, False, user_id])
+    queries = [open_regular]
+    if scheme.gold_rate > 0 and _rng.random() < scheme.gold_rate:
+        queries.insert(0, (sql.PICK_GOLD + lock, [project_id, True, user_id]))
+    for statement, params in queries:
+        row = sql.fetchone(statement, params)
+        if row is not None:
+            return int(row[0])
     return None
 
 
-def _expire(assignments: list[Assignment], now: datetime) -> None:
-    ids = [a.id for a in assignments]
-    Assignment.objects.filter(id__in=ids, status=AssignmentStatus.ACTIVE).update(
-        status=AssignmentStatus.EXPIRED, closed_at=now
-    )
-    _release_slots(Counter(a.comparison_id for a in assignments))
+def _expire_rows(rows: list[tuple[int, int]], now: datetime) -> None:
+    """Expire leases given as (lease id, comparison id); their slots become free."""
+    expired = Assignment.objects.filter(
+        id__in=[r[0] for r in rows], status=AssignmentStatus.ACTIVE
+    ).update(status=AssignmentStatus.EXPIRED, closed_at=now)
+    if expired:
+        _release_slots(Counter(r[1] for r in rows))
 
 
 def _release_slots(per_comparison: Counter[int]) -> None:
@@ -207,7 +222,7 @@ def canonical_choice(display_choice: str, swapped: bool) -> str:
     return Choice.TIE if display_choice == "tie" else Choice.BOTH_BAD
 
 
-def validate_judgment(project: Project, data: JudgmentInput) -> None:
+def validate_judgment(project: Project | sql.Scheme, data: JudgmentInput) -> None:
     """Check a judgment against the project's label scheme."""
     fields: dict[str, str] = {}
     if data.choice not in DISPLAY_CHOICES:
@@ -247,6 +262,36 @@ def _own_assignment(*, project_id: int, assignment_id: int, user: Any) -> Assign
     return assignment
 
 
+@dataclass(frozen=True)
+class StoredJudgment:
+    """A judgment as stored (choice in canonical A / B terms)."""
+
+    id: int
+    assignment_id: int
+    choice: str
+    strength: int | None
+    rationale: str
+    time_taken_ms: int | None
+    swapped: bool
+    created_at: datetime
+
+
+def _stored_judgment(judgment_id: int) -> StoredJudgment:
+    row = sql.fetchone(sql.JUDGMENT_BY_ID, [judgment_id])
+    assert row is not None
+    jid, assignment_id, choice, strength, rationale, time_taken_ms, swapped, created_at = row
+    return StoredJudgment(
+        jid,
+        assignment_id,
+        choice,
+        strength,
+        rationale,
+        time_taken_ms,
+        bool(swapped),
+        sql.py_datetime(created_at),
+    )
+
+
 @transaction.atomic
 def submit_judgment(
     *,
@@ -255,49 +300,68 @@ def submit_judgment(
     user: Any,
     data: JudgmentInput,
     now: datetime | None = None,
-) -> tuple[Judgment, bool]:
+) -> tuple[StoredJudgment, bool]:
     """Store the judgment for a lease. Idempotent: returns ``(judgment, created)``.
 
     A lease past its expiry is still accepted while its comparison has a free slot; once the
     slot was given to someone else it is a 409 ``lease_expired``.
     """
     now = now or timezone.now()
-    assignment = _own_assignment(project_id=project_id, assignment_id=assignment_id, user=user)
-    existing = Judgment.objects.filter(assignment=assignment).first()
-    if existing is not None:
-        return existing, False
-    if assignment.status == AssignmentStatus.SKIPPED:
-        raise LeaseClosed("You skipped this comparison; it can no longer be judged.")
-    validate_judgment(assignment.project, data)
-
-    comparison = Comparison.objects.filter(pk=assignment.comparison_id)
-    if assignment.status == AssignmentStatus.ACTIVE:
-        # The lease still holds its slot (even past expiry, until reclaimed): convert it.
-        comparison.update(lease_count=F("lease_count") - 1, judgment_count=F("judgment_count") + 1)
-    else:  # expired and reclaimed: take a slot only if one is still free
-        taken = comparison.filter(judgment_count__lt=F("target_votes") - F("lease_count")).update(
-            judgment_count=F("judgment_count") + 1
-        )
-        if not taken:
-            raise LeaseExpired(
-                "Your lease expired and the comparison was completed by others; "
-                "take the next item.",
-                extra={"expired_at": assignment.expires_at.isoformat()},
-            )
-    judgment = Judgment.objects.create(
-        assignment=assignment,
-        project_id=project_id,
-        comparison_id=assignment.comparison_id,
-        annotator=user,
-        choice=canonical_choice(data.choice, assignment.swapped),
-        strength=data.strength,
-        rationale=data.rationale,
-        time_taken_ms=data.time_taken_ms,
-        swapped=assignment.swapped,
+    row = sql.fetchone(
+        sql.OWN_LEASE_FOR_UPDATE + sql.lock_clause("a"), [assignment_id, project_id, user.pk]
     )
-    assignment.status = AssignmentStatus.SUBMITTED
-    assignment.closed_at = now
-    assignment.save(update_fields=["status", "closed_at"])
+    if row is None:
+        raise NotFoundError("No such lease of yours in this project.")
+    lease_id, status, swapped, comparison_id, expires_at = row[:5]
+    scheme, existing_id = sql.scheme_from(row[5:12]), row[12]
+    if existing_id is None and status == AssignmentStatus.SUBMITTED:
+        # We waited for the row lock while a concurrent submit committed: the joined
+        # judgment was read from the older snapshot. Read it again now.
+        found = sql.fetchone(sql.JUDGMENT_ID_OF_LEASE, [lease_id])
+        existing_id = found[0] if found else None
+    if existing_id is not None:
+        return _stored_judgment(existing_id), False
+    if status == AssignmentStatus.SKIPPED:
+        raise LeaseClosed("You skipped this comparison; it can no longer be judged.")
+    validate_judgment(scheme, data)
+
+    if status == AssignmentStatus.ACTIVE:
+        # The lease still holds its slot (even past expiry, until reclaimed): convert it.
+        sql.execute(sql.CONVERT_LEASE, [comparison_id])
+    elif not sql.execute(sql.TAKE_FREE_SLOT, [comparison_id]):
+        # expired and reclaimed, and every slot was taken since
+        raise LeaseExpired(
+            "Your lease expired and the comparison was completed by others; take the next item.",
+            extra={"expired_at": sql.py_datetime(expires_at).isoformat()},
+        )
+    choice = canonical_choice(data.choice, bool(swapped))
+    inserted = sql.fetchone(
+        sql.INSERT_JUDGMENT,
+        [
+            lease_id,
+            project_id,
+            comparison_id,
+            user.pk,
+            choice,
+            data.strength,
+            data.rationale,
+            data.time_taken_ms,
+            bool(swapped),
+            sql.db_datetime(now),
+        ],
+    )
+    assert inserted is not None
+    sql.execute(sql.CLOSE_LEASE, [sql.db_datetime(now), lease_id])
+    judgment = StoredJudgment(
+        inserted[0],
+        lease_id,
+        choice,
+        data.strength,
+        data.rationale,
+        data.time_taken_ms,
+        bool(swapped),
+        now,
+    )
     return judgment, True
 
 

@@ -18,7 +18,11 @@ def bench_env(database: str) -> dict[str, str]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     env.update(
         {
-            "DJANGO_DEBUG": "1",
+            # production settings (debug off), plain HTTP on loopback
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-" + "k3y!" * 16,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
             "DATABASE_URL": f"{base}/{database}",
             "DJANGO_SETTINGS_MODULE": "preflab.settings",
             "LOG_LEVEL": "WARNING",

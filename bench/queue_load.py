@@ -239,8 +239,10 @@ def run(mode: str, n: int, database: str, duration: float) -> None:
 
         asyncio.run(main())
         wall = time.monotonic() - started
-        server_cpu = sum(_cpu(p) - cpu_before[p] for p in watched if "gunicorn" in _cmd(p))
-        pg_cpu = sum(_cpu(p) - cpu_before[p] for p in watched if "postgres" in _cmd(p))
+        # processes started meanwhile (backends of new connections) count from zero
+        watched = sorted(set(watched) | set(pids_named("gunicorn") + pids_named("postgres: ")))
+        server_cpu = sum(_cpu(p) - cpu_before.get(p, 0.0) for p in watched if "gunicorn" in _cmd(p))
+        pg_cpu = sum(_cpu(p) - cpu_before.get(p, 0.0) for p in watched if "postgres" in _cmd(p))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)

@@ -192,7 +192,7 @@ def test_gold_items_are_injected_and_not_capped_by_k(
     seed_pairs(project, 3, gold={0: "A"})
     for user in annotators:
         a = queue.lease_next(project_id=project.id, user=user)
-        assert a is not None and a.comparison.is_gold
+        assert a is not None and a.is_gold
         queue.submit_judgment(project_id=project.id, assignment_id=a.id, user=user, data=LEFT)
     gold = Comparison.objects.get(project=project, is_gold=True)
     assert gold.judgment_count == len(annotators)
