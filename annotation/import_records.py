@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -294,3 +294,27 @@ def _shape_trl(
         ResponseSpec(rejected.content, {**rejected.metadata, "trl_label": "rejected"}),
     ]
     return PromptRecord(line, external_id, messages, tagged, metadata, [(0, 1, "")])
+
+
+SWAP_GOLD = {"A": "B", "B": "A", "tie": "tie", "both_bad": "both_bad", "": ""}
+PairsFor = Callable[[PromptRecord], list[tuple[int, int, str]]]
+
+
+def canonical_pairs(
+    records: Iterable[tuple[int, PromptRecord, list[int]]], pairs_for: PairsFor
+) -> Iterator[tuple[int, int, int, str]]:
+    """``(prompt id, a, b, gold)`` for every pair of every record, in canonical order (the
+    smaller response id is A, gold swapped to match), each pair once.
+
+    ``records`` yields ``(prompt id, record, response ids of its candidates)``.
+    """
+    seen: set[tuple[int, int]] = set()
+    for pid, record, rids in records:
+        for i, j, gold in pairs_for(record):
+            a, b = rids[i], rids[j]
+            if a > b:
+                a, b, gold = b, a, SWAP_GOLD[gold]
+            if a == b or (a, b) in seen:
+                continue
+            seen.add((a, b))
+            yield pid, a, b, gold

@@ -18,10 +18,15 @@ from typing import IO, Any
 
 from django.db import transaction
 
-from annotation.import_records import BadLine, PromptRecord, RecordError, iter_json_values
+from annotation.import_records import (
+    BadLine,
+    PromptRecord,
+    RecordError,
+    canonical_pairs,
+    iter_json_values,
+)
 from annotation.import_records import parse_record as parse_import_record
 from annotation.import_sql import (
-    SWAP_GOLD,
     lock_project_imports,
     supports_fast_path,
     write_chunk_postgres,
@@ -264,34 +269,29 @@ def _write_chunk(
     report.responses_created += len(response_ids) - before
 
     # 3. Comparisons in canonical order (smaller response id is A).
-    comparisons: dict[tuple[int, int], Comparison] = {}
-    pairs_for = _pairs_for(options)
-    for r in records:
-        pid = prompt_ids[r.external_id]
-        rids = [response_ids[(pid, spec.content_hash)] for spec in r.responses]
-        for i, j, gold in pairs_for(r):
-            a, b = rids[i], rids[j]
-            if a == b:
-                continue
-            if a > b:
-                a, b, gold = b, a, SWAP_GOLD[gold]
-            comparisons.setdefault(
-                (a, b),
-                Comparison(
-                    project=project,
-                    batch=batch,
-                    prompt_id=pid,
-                    response_a_id=a,
-                    response_b_id=b,
-                    gold_choice=gold,
-                    is_gold=bool(gold),
-                    target_votes=GOLD_TARGET_VOTES if gold else project.overlap_k,
-                ),
-            )
-    before = Comparison.objects.filter(batch=batch).count()
-    Comparison.objects.bulk_create(
-        list(comparisons.values()), ignore_conflicts=True, batch_size=1000
+    pairs = canonical_pairs(
+        (
+            (pid, r, [response_ids[(pid, spec.content_hash)] for spec in r.responses])
+            for r in records
+            for pid in (prompt_ids[r.external_id],)
+        ),
+        _pairs_for(options),
     )
+    comparisons = [
+        Comparison(
+            project=project,
+            batch=batch,
+            prompt_id=pid,
+            response_a_id=a,
+            response_b_id=b,
+            gold_choice=gold,
+            is_gold=bool(gold),
+            target_votes=GOLD_TARGET_VOTES if gold else project.overlap_k,
+        )
+        for pid, a, b, gold in pairs
+    ]
+    before = Comparison.objects.filter(batch=batch).count()
+    Comparison.objects.bulk_create(comparisons, ignore_conflicts=True, batch_size=1000)
     created = Comparison.objects.filter(batch=batch).count() - before
     report.comparisons_created += created
     report.comparisons_existing += len(comparisons) - created

@@ -223,3 +223,17 @@ def test_demo_file_imports_cleanly(project: Project) -> None:
     assert report.prompts_created == 30
     assert report.comparisons_created == 90
     assert report.bad_line_count == 0
+
+
+def test_reimport_with_new_and_known_prompts_mixed(project: Project) -> None:
+    rows = pair_records(6)
+    run(project, jsonl(*rows[:3]))
+    extra = {"id": "p1", "prompt": "Question p1?", "responses": [
+        "Answer one to p1.", "Answer two to p1.", "A third answer to p1."
+    ]}
+    report = run(project, jsonl(*rows[3:], extra))
+    assert report.prompts_created == 3
+    assert report.responses_created == 2 * 3 + 1  # three new prompts, one new answer to p1
+    assert report.comparisons_created == 3 + 2  # p1 gains two pairs with its third answer
+    assert report.comparisons_existing == 1
+    assert Comparison.objects.filter(project=project).count() == 8
