@@ -135,9 +135,13 @@ class ResponseSource(models.TextChoices):
 
 
 class Response(models.Model):
-    # indexed by the (prompt, content_hash) unique constraint
+    # indexed by the (prompt, content_hash) unique constraint; no database FK (see Comparison)
     prompt = models.ForeignKey(
-        Prompt, on_delete=models.CASCADE, related_name="responses", db_index=False
+        Prompt,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        db_index=False,
+        db_constraint=False,
     )
     content = models.TextField()
     content_hash = models.BigIntegerField(
@@ -190,9 +194,17 @@ class Batch(models.Model):
 
 
 class Comparison(models.Model):
-    # project and prompt are denormalized copies (of the batch's and the responses' own), kept
-    # for the queue's index and for reads; no database FK, so a million-row import is not
-    # slowed by checks that the batch and response FKs already imply. Deletes still cascade.
+    """Two responses to one prompt, in canonical order (A has the smaller id).
+
+    Comparisons and responses are the bulk tables (a million per import). Their references
+    to prompts, responses and batches carry no database FK constraint: per-row FK checks
+    were a third of the import's time. They are written only by the import and generation
+    services, which create the referenced rows in the same transaction, and deletes cascade
+    through the ORM (tested). Everything that records human work (assignments, judgments)
+    keeps real database FKs, with PROTECT on judgments.
+    """
+
+    # project and prompt are denormalized copies (of the batch's and the responses' own)
     project = models.ForeignKey(
         Project,
         on_delete=models.CASCADE,
@@ -202,15 +214,25 @@ class Comparison(models.Model):
     )
     # batch and response_a are indexed by the (batch, id) index and the pair constraint
     batch = models.ForeignKey(
-        Batch, on_delete=models.PROTECT, related_name="comparisons", db_index=False
+        Batch,
+        on_delete=models.RESTRICT,  # a batch goes only with its project
+        related_name="comparisons",
+        db_index=False,
+        db_constraint=False,
     )
     prompt = models.ForeignKey(
         Prompt, on_delete=models.CASCADE, related_name="comparisons", db_constraint=False
     )
     response_a = models.ForeignKey(
-        Response, on_delete=models.CASCADE, related_name="+", db_index=False
+        Response,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     gold_choice = models.CharField(
         max_length=8, choices=Choice.choices, blank=True, default="", help_text="Empty: not gold."
     )

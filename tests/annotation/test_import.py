@@ -237,3 +237,26 @@ def test_reimport_with_new_and_known_prompts_mixed(project: Project) -> None:
     assert report.comparisons_created == 3 + 2  # p1 gains two pairs with its third answer
     assert report.comparisons_existing == 1
     assert Comparison.objects.filter(project=project).count() == 8
+
+
+def test_deleting_a_project_cascades_through_the_bulk_tables(
+    project: Project, other_project: Project
+) -> None:
+    run(project, jsonl(*pair_records(4)))
+    run(other_project, jsonl(*pair_records(2)))
+    project.delete()
+    assert Prompt.objects.filter(project_id=project.id).count() == 0
+    assert Comparison.objects.filter(project_id=project.id).count() == 0
+    assert Batch.objects.filter(project_id=project.id).count() == 0
+    # nothing orphaned, the other project untouched
+    assert Response.objects.count() == 4
+    assert not Response.objects.exclude(prompt__in=Prompt.objects.all()).exists()
+    assert Comparison.objects.filter(project=other_project).count() == 2
+
+
+def test_a_batch_with_comparisons_cannot_be_deleted_alone(project: Project) -> None:
+    from django.db.models import RestrictedError
+
+    report = run(project, jsonl(*pair_records(2)))
+    with pytest.raises(RestrictedError):
+        Batch.objects.get(pk=report.batch_id).delete()
