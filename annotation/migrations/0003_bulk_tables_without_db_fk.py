@@ -5,30 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0002_role_groups'),
+        ("annotation", "0002_role_groups"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='comparison',
-            name='batch',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.RESTRICT, related_name='comparisons', to='annotation.batch'),
+            model_name="comparison",
+            name="batch",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="comparisons",
+                to="annotation.batch",
+            ),
         ),
         migrations.AlterField(
-            model_name='comparison',
-            name='response_a',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotation.response'),
+            model_name="comparison",
+            name="response_a",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="annotation.response",
+            ),
         ),
         migrations.AlterField(
-            model_name='comparison',
-            name='response_b',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotation.response'),
+            model_name="comparison",
+            name="response_b",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="annotation.response",
+            ),
         ),
         migrations.AlterField(
-            model_name='response',
-            name='prompt',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='annotation.prompt'),
+            model_name="response",
+            name="prompt",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="responses",
+                to="annotation.prompt",
+            ),
         ),
     ]

@@ -228,9 +228,11 @@ def test_demo_file_imports_cleanly(project: Project) -> None:
 def test_reimport_with_new_and_known_prompts_mixed(project: Project) -> None:
     rows = pair_records(6)
     run(project, jsonl(*rows[:3]))
-    extra = {"id": "p1", "prompt": "Question p1?", "responses": [
-        "Answer one to p1.", "Answer two to p1.", "A third answer to p1."
-    ]}
+    extra = {
+        "id": "p1",
+        "prompt": "Question p1?",
+        "responses": ["Answer one to p1.", "Answer two to p1.", "A third answer to p1."],
+    }
     report = run(project, jsonl(*rows[3:], extra))
     assert report.prompts_created == 3
     assert report.responses_created == 2 * 3 + 1  # three new prompts, one new answer to p1
