@@ -82,4 +82,5 @@ EXPOSE 8000
 CMD ["gunicorn", "preflab.wsgi:application", \
      "--bind", "0.0.0.0:8000", \
      "--workers", "3", \
+     "--timeout", "300", \
      "--access-logfile", "-"]

@@ -26,7 +26,7 @@ trap cleanup INT TERM EXIT
   --hostname "preflab-embedded@%h" &
 pids+=($!)
 "$VENV/bin/gunicorn" preflab.wsgi:application --bind "$HOST:$PORT" --workers 2 \
-  --threads 4 --access-logfile - --log-level info &
+  --threads 4 --timeout 300 --access-logfile - --log-level info &
 pids+=($!)
 
 sleep 2
