@@ -262,3 +262,17 @@ def test_a_batch_with_comparisons_cannot_be_deleted_alone(project: Project) -> N
     report = run(project, jsonl(*pair_records(2)))
     with pytest.raises(RestrictedError):
         Batch.objects.get(pk=report.batch_id).delete()
+
+
+def test_api_upload_over_the_size_limit_is_a_413(
+    client: Client, project: Project, project_admin: Any, settings: Any
+) -> None:
+    settings.PREFLAB_MAX_IMPORT_BYTES = 100
+    client.force_login(project_admin)
+    upload = io.BytesIO(jsonl(*pair_records(5)).getvalue())
+    upload.name = "big.jsonl"
+    response = client.post(f"/api/projects/{project.id}/imports/", {"file": upload})
+    assert response.status_code == 413
+    assert response.json()["code"] == "upload_too_large"
+    assert response.json()["extra"] == {"limit_bytes": 100}
+    assert Comparison.objects.count() == 0
