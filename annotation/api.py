@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -13,13 +15,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import queue
+from annotation import queue, services, tasks
 from annotation.importing import ImportOptions, Pairing, import_comparisons
 from annotation.models import Project
 from annotation.permissions import IsProjectAdmin, IsProjectAnnotator
 from annotation.presenters import own_judgment, queue_item
-from annotation.selectors import annotator_progress, projects_for_user
+from annotation.selectors import (
+    annotator_progress,
+    exclusions_of,
+    projects_for_user,
+    quality_view,
+)
 from annotation.serializers import (
+    ExcludeRequestSerializer,
+    ExclusionListSerializer,
+    ExclusionSerializer,
     ImportReportSerializer,
     ImportRequestSerializer,
     JudgmentSerializer,
@@ -27,8 +37,11 @@ from annotation.serializers import (
     NextResponseSerializer,
     ProgressSerializer,
     ProjectSerializer,
+    QualityViewSerializer,
+    RevokeRequestSerializer,
     SkipSerializer,
     SubmitSerializer,
+    TaskEnqueuedSerializer,
 )
 from preflab.errors import DomainError
 
@@ -164,3 +177,66 @@ class ImportView(APIView):
             source_name=upload.name or "",
         )
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
+
+
+class QualityView(APIView):
+    """The project's cached agreement statistics (project admins)."""
+
+    permission_classes = [IsProjectAdmin]
+
+    @extend_schema(responses=QualityViewSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        return Response(QualityViewSerializer(quality_view(project_id=project_id)).data)
+
+
+class QualityRecomputeView(APIView):
+    """Recompute the statistics now, on a worker."""
+
+    permission_classes = [IsProjectAdmin]
+
+    @extend_schema(request=None, responses={202: TaskEnqueuedSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        task_id = str(uuid.uuid4())
+        transaction.on_commit(
+            lambda: tasks.recompute_quality.apply_async((project_id,), task_id=task_id)
+        )
+        return Response({"task_id": task_id}, status=status.HTTP_202_ACCEPTED)
+
+
+class ExclusionListView(APIView):
+    """The exclusion audit trail (GET) and a new exclusion (POST)."""
+
+    permission_classes = [IsProjectAdmin]
+
+    @extend_schema(responses=ExclusionListSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        rows = exclusions_of(project_id=project_id)
+        return Response({"results": ExclusionSerializer(rows, many=True).data})
+
+    @extend_schema(request=ExcludeRequestSerializer, responses={201: ExclusionSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        data = ExcludeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exclusion = services.exclude_annotator(
+            project=Project.objects.get(pk=project_id),
+            annotator_id=data.validated_data["annotator_id"],
+            reason=data.validated_data["reason"],
+            by=request.user,
+        )
+        return Response(ExclusionSerializer(exclusion).data, status=status.HTTP_201_CREATED)
+
+
+class ExclusionRevokeView(APIView):
+    permission_classes = [IsProjectAdmin]
+
+    @extend_schema(request=RevokeRequestSerializer, responses=ExclusionSerializer)
+    def post(self, request: Request, project_id: int, exclusion_id: int) -> Response:
+        data = RevokeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exclusion = services.revoke_exclusion(
+            project=Project.objects.get(pk=project_id),
+            exclusion_id=exclusion_id,
+            reason=data.validated_data["reason"],
+            by=request.user,
+        )
+        return Response(ExclusionSerializer(exclusion).data)

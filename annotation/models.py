@@ -68,6 +68,26 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of items served from the gold set.",
     )
+    min_gold_accuracy = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag annotators whose gold accuracy is below this.",
+    )
+    min_consensus_agreement = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag annotators who agree with the others' majority less often than this.",
+    )
+    min_median_seconds = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Flag annotators whose median time per judgment is below this.",
+    )
+    max_position_p_value = models.FloatField(
+        default=0.001,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag a left/right preference whose binomial-test p-value is below this.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -349,3 +369,60 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"judgment {self.pk}: {self.choice}"
+
+
+class AnnotatorExclusion(models.Model):
+    """An admin's decision to leave an annotator's judgments out of consensus and exports.
+
+    Reversible and audited: a revoke fills the revoke fields; rows are never deleted.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exclusions")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotator"],
+                condition=Q(revoked_at__isnull=True),
+                name="exclusion_one_active_per_annotator",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} excluded from {self.project}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class QualitySnapshot(models.Model):
+    """Cached agreement statistics of a project, recomputed by a Celery task."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField(auto_now_add=True)
+    judgment_count = models.PositiveIntegerField()
+    last_judgment_id = models.BigIntegerField(default=0)
+    seconds = models.FloatField(help_text="How long the recompute took.")
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["project", "-computed_at"])]
+
+    def __str__(self) -> str:
+        return f"quality of {self.project_id} at {self.computed_at}"

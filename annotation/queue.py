@@ -149,9 +149,12 @@ def _pick(project_id: int, user_id: int, scheme: sql.Scheme) -> int | None:
     """Lock one comparison with a free slot that the user was never assigned."""
     lock = sql.lock_clause("c", skip_locked=True)
     open_regular = (sql.PICK_OPEN + lock, [project_id, False, user_id])
-    queries = [open_regular]
+    gold = (sql.PICK_GOLD + lock, [project_id, True, user_id])
+    # gold at the gold rate; once nothing regular is left, the unseen gold items
     if scheme.gold_rate > 0 and _rng.random() < scheme.gold_rate:
-        queries.insert(0, (sql.PICK_GOLD + lock, [project_id, True, user_id]))
+        queries = [gold, open_regular]
+    else:
+        queries = [open_regular, gold]
     for statement, params in queries:
         row = sql.fetchone(statement, params)
         if row is not None:

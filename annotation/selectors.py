@@ -9,7 +9,15 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import Assignment, Comparison, Judgment, Project, ProjectMembership
+from annotation.models import (
+    AnnotatorExclusion,
+    Assignment,
+    Comparison,
+    Judgment,
+    Project,
+    ProjectMembership,
+    QualitySnapshot,
+)
 from annotation.roles import Role
 
 
@@ -68,3 +76,24 @@ def annotator_progress(
         "project_judgments": totals["judgments"],
         "project_judgments_needed": totals["target"],
     }
+
+
+def quality_view(*, project_id: int) -> dict[str, Any]:
+    """The latest quality snapshot and how many judgments arrived since."""
+    snapshot = QualitySnapshot.objects.filter(project_id=project_id).first()
+    if snapshot is None:
+        has_any = Judgment.objects.filter(project_id=project_id).exists()
+        return {"computed_at": None, "stale": has_any, "new_judgments": 0, "data": None}
+    new = Judgment.objects.filter(project_id=project_id, id__gt=snapshot.last_judgment_id).count()
+    return {
+        "computed_at": snapshot.computed_at,
+        "stale": new > 0,
+        "new_judgments": new,
+        "data": snapshot.payload,
+    }
+
+
+def exclusions_of(*, project_id: int) -> QuerySet[AnnotatorExclusion]:
+    return AnnotatorExclusion.objects.filter(project_id=project_id).select_related(
+        "annotator", "created_by", "revoked_by"
+    )

@@ -134,3 +134,52 @@ class ImportReportSerializer(serializers.Serializer[Any]):
     comparisons_existing = serializers.IntegerField()
     bad_line_count = serializers.IntegerField()
     bad_lines = BadLineSerializer(many=True)
+
+
+class AlphaSerializer(serializers.Serializer[Any]):
+    value = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    units = serializers.IntegerField()
+    reason = serializers.CharField(allow_null=True)
+
+
+class QualityViewSerializer(serializers.Serializer[Any]):
+    computed_at = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField()
+    new_judgments = serializers.IntegerField()
+    data = serializers.JSONField(  # type: ignore[assignment]  # a field named "data"
+        allow_null=True,
+        help_text="summary, batches, weeks, annotators, kappa, throughput, thresholds "
+        "(see README, 'Quality').",
+    )
+
+
+class ExclusionSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField(source="annotator.username")
+    reason = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", allow_null=True, default=None)
+    revoke_reason = serializers.CharField(allow_blank=True)
+    active = serializers.BooleanField()
+
+
+class ExclusionListSerializer(serializers.Serializer[Any]):
+    results = ExclusionSerializer(many=True)
+
+
+class ExcludeRequestSerializer(serializers.Serializer[Any]):
+    annotator_id = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=2000)
+
+
+class RevokeRequestSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class TaskEnqueuedSerializer(serializers.Serializer[Any]):
+    task_id = serializers.CharField()

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
-from annotation.models import Project, ProjectMembership
+from annotation.models import AnnotatorExclusion, Judgment, Project, ProjectMembership
 from annotation.roles import Role
-from preflab.errors import InvalidInputError
+from preflab.errors import ConflictError, InvalidInputError, NotFoundError
 
 
 @transaction.atomic
@@ -32,3 +33,50 @@ def set_membership(*, project: Project, user: Any, role: str) -> ProjectMembersh
     group, _ = Group.objects.get_or_create(name=role)
     user.groups.add(group)
     return membership
+
+
+class AlreadyExcluded(ConflictError):
+    code = "already_excluded"
+
+
+@transaction.atomic
+def exclude_annotator(
+    *, project: Project, annotator_id: int, reason: str, by: Any
+) -> AnnotatorExclusion:
+    """Leave an annotator's judgments out of consensus and exports (audited, reversible)."""
+    if not reason.strip():
+        raise InvalidInputError("A reason is required.", extra={"fields": {"reason": "required"}})
+    is_annotator = (
+        ProjectMembership.objects.filter(project=project, user_id=annotator_id).exists()
+        or Judgment.objects.filter(project=project, annotator_id=annotator_id).exists()
+    )
+    if not is_annotator:
+        raise NotFoundError("No such annotator in this project.")
+    if AnnotatorExclusion.objects.filter(
+        project=project, annotator_id=annotator_id, revoked_at__isnull=True
+    ).exists():
+        raise AlreadyExcluded("This annotator is already excluded.")
+    return AnnotatorExclusion.objects.create(
+        project=project, annotator_id=annotator_id, reason=reason.strip(), created_by=by
+    )
+
+
+@transaction.atomic
+def revoke_exclusion(
+    *, project: Project, exclusion_id: int, reason: str, by: Any
+) -> AnnotatorExclusion:
+    """Bring an excluded annotator's judgments back (the exclusion row stays, as audit)."""
+    exclusion = (
+        AnnotatorExclusion.objects.select_for_update()
+        .filter(pk=exclusion_id, project=project)
+        .first()
+    )
+    if exclusion is None:
+        raise NotFoundError("No such exclusion in this project.")
+    if exclusion.revoked_at is not None:
+        raise ConflictError("This exclusion was already revoked.")
+    exclusion.revoked_at = timezone.now()
+    exclusion.revoked_by = by
+    exclusion.revoke_reason = reason.strip()
+    exclusion.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    return exclusion

@@ -14,4 +14,12 @@ urlpatterns = [
     path(A + "skip/", api.SkipView.as_view(), name="assignment-skip"),
     path(A + "release/", api.ReleaseView.as_view(), name="assignment-release"),
     path(P + "imports/", api.ImportView.as_view(), name="project-import"),
+    path(P + "quality/", api.QualityView.as_view(), name="project-quality"),
+    path(P + "quality/recompute/", api.QualityRecomputeView.as_view(), name="quality-recompute"),
+    path(P + "exclusions/", api.ExclusionListView.as_view(), name="project-exclusions"),
+    path(
+        P + "exclusions/<int:exclusion_id>/revoke/",
+        api.ExclusionRevokeView.as_view(),
+        name="exclusion-revoke",
+    ),
 ]

@@ -238,6 +238,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
+    "refresh-quality": {"task": "annotation.refresh_quality", "schedule": 60.0},
 }
 
 # --- Security (production, i.e. DEBUG off) ----------------------------------------------------
@@ -275,3 +276,4 @@ LOGGING = {
 }
 
 PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", str(2 * 1024**3)))
+PREFLAB_QUALITY_RECOMPUTE_EVERY = int(os.environ.get("PREFLAB_QUALITY_RECOMPUTE_EVERY", "200"))

@@ -93,6 +93,120 @@ export interface Progress {
   project_judgments_needed: number;
 }
 
+/** Krippendorff's alpha with its bootstrap 95% CI; `value` is null (reason "not_enough_data") when undefined. */
+export interface Alpha {
+  value: number | null;
+  low: number | null;
+  high: number | null;
+  /** Pairable units (comparisons with at least two values). */
+  units: number;
+  reason: string | null;
+}
+
+/** Shares (coverage, agreement, accuracy, left share) are fractions 0…1. */
+export interface QualitySummary {
+  judgments: number;
+  comparisons: number;
+  comparisons_complete: number;
+  coverage: number;
+  annotators: number;
+  alpha_nominal: Alpha;
+  alpha_ordinal: Alpha;
+  percent_agreement: number | null;
+  gold_accuracy: number | null;
+  gold_judgments: number;
+  median_seconds: number | null;
+}
+
+export interface BatchQuality {
+  batch_id: number;
+  name: string;
+  judgments: number;
+  comparisons: number;
+  coverage: number;
+  alpha_nominal: Alpha;
+  alpha_ordinal: Alpha;
+  percent_agreement: number | null;
+}
+
+export interface WeekQuality {
+  /** The week's Monday, "YYYY-MM-DD". */
+  week: string;
+  judgments: number;
+  alpha_nominal: Alpha;
+  alpha_ordinal: Alpha;
+  percent_agreement: number | null;
+}
+
+export type AnnotatorFlag = "low_gold_accuracy" | "low_consensus_agreement" | "too_fast" | "position_bias";
+
+export interface AnnotatorQuality {
+  annotator_id: number;
+  username: string;
+  judgments: number;
+  consensus_agreement: number | null;
+  gold_accuracy: number | null;
+  gold_judgments: number;
+  left_share: number | null;
+  position_p_value: number | null;
+  median_seconds: number | null;
+  excluded: boolean;
+  /** Usually AnnotatorFlag values; unknown ones are shown as they come. */
+  flags: string[];
+}
+
+/** Pairwise Cohen's kappa; `matrix[i][j]` is null below the minimum of common comparisons. */
+export interface KappaMatrix {
+  annotators: { id: number; username: string }[];
+  matrix: (number | null)[][];
+  common: number[][];
+}
+
+export interface ThroughputDay {
+  /** "YYYY-MM-DD" */
+  day: string;
+  judgments: number;
+}
+
+export interface QualityThresholds {
+  min_gold_accuracy: number;
+  min_consensus_agreement: number;
+  min_median_seconds: number;
+  max_position_p_value: number;
+}
+
+export interface QualityData {
+  summary: QualitySummary;
+  batches: BatchQuality[];
+  weeks: WeekQuality[];
+  annotators: AnnotatorQuality[];
+  kappa: KappaMatrix;
+  throughput: ThroughputDay[];
+  thresholds: QualityThresholds;
+}
+
+/** GET /api/projects/{id}/quality/ — the cached statistics; `data` is null until first computed. */
+export interface QualityReport {
+  computed_at: string | null;
+  stale: boolean;
+  new_judgments: number;
+  data: QualityData | null;
+}
+
+/** One exclusion of an annotator from the statistics (and its revocation, if any). */
+export interface Exclusion {
+  id: number;
+  annotator_id: number;
+  username: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+  revoke_reason: string;
+  active: boolean;
+}
+
 export interface Paginated<T> {
   count: number;
   next: string | null;
@@ -297,6 +411,37 @@ export const api = {
 
   progress(projectId: number, signal?: AbortSignal): Promise<Progress> {
     return request<Progress>(`/api/projects/${projectId}/progress/`, { signal });
+  },
+
+  /** GET /api/projects/{id}/quality/ (project admins only; 403 otherwise). */
+  quality(projectId: number, signal?: AbortSignal): Promise<QualityReport> {
+    return request<QualityReport>(`/api/projects/${projectId}/quality/`, { signal });
+  },
+
+  /** Queues a recomputation of the statistics (202); poll `quality` until computed_at changes. */
+  recomputeQuality(projectId: number): Promise<{ task_id: string }> {
+    return request<{ task_id: string }>(`/api/projects/${projectId}/quality/recompute/`, { method: "POST" });
+  },
+
+  /** The exclusion audit trail, newest first. */
+  async exclusions(projectId: number, signal?: AbortSignal): Promise<Exclusion[]> {
+    const data = await request<{ results: Exclusion[] }>(`/api/projects/${projectId}/exclusions/`, { signal });
+    return data.results;
+  },
+
+  /** 400 "invalid" without a reason; 409 when the annotator is already excluded. */
+  excludeAnnotator(projectId: number, annotatorId: number, reason: string): Promise<Exclusion> {
+    return request<Exclusion>(`/api/projects/${projectId}/exclusions/`, {
+      method: "POST",
+      body: { annotator_id: annotatorId, reason },
+    });
+  },
+
+  revokeExclusion(projectId: number, exclusionId: number, reason: string): Promise<Exclusion> {
+    return request<Exclusion>(`/api/projects/${projectId}/exclusions/${exclusionId}/revoke/`, {
+      method: "POST",
+      body: { reason },
+    });
   },
 };
 
