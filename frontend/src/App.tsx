@@ -6,6 +6,7 @@ import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProjectDetailPage } from "./pages/ProjectDetailPage";
 import { ProjectsPage } from "./pages/ProjectsPage";
+import { QualityPage } from "./quality/QualityPage";
 
 function FullPageStatus() {
   const { state, refresh } = useAuth();
@@ -57,6 +58,14 @@ function AnnotateRoute() {
   return <AnnotatePage key={id} projectId={id} />;
 }
 
+/** The project admin's quality dashboard, fresh per project id. */
+function QualityRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <QualityPage key={id} projectId={id} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -66,6 +75,7 @@ export function AppRoutes() {
         <Route path="/projects" element={<ProjectsPage />} />
         <Route path="/projects/:projectId" element={<ProjectDetailPage />} />
         <Route path="/projects/:projectId/annotate" element={<AnnotateRoute />} />
+        <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

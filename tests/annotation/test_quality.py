@@ -73,7 +73,7 @@ def judged_project(project: Project, make_user: Any) -> tuple[Project, list[Any]
 def test_recompute_summarizes_agreement_and_flags_the_careless(
     judged_project: tuple[Project, list[Any]],
 ) -> None:
-    project, users = judged_project
+    project, _ = judged_project
     snapshot = recompute_quality(project_id=project.id)
     data = snapshot.payload
     summary = data["summary"]

@@ -1,5 +1,6 @@
 import { Link, useParams } from "react-router-dom";
 import { roleLabel } from "../api";
+import { useAuth } from "../auth";
 import { Markdown } from "../components/Markdown";
 import { useProject } from "../useProject";
 
@@ -7,6 +8,8 @@ export function ProjectDetailPage() {
   const { projectId } = useParams();
   const id = Number(projectId);
   const [state, reload] = useProject(id);
+  const { state: auth } = useAuth();
+  const isSuperuser = auth.status === "authenticated" && auth.user.is_superuser;
 
   let content;
   if (state.status === "loading") {
@@ -46,6 +49,13 @@ export function ProjectDetailPage() {
           <p>
             <Link to={`/projects/${project.id}/annotate`} className="button">
               Start annotating
+            </Link>
+          </p>
+        )}
+        {(project.role === "project_admin" || isSuperuser) && (
+          <p>
+            <Link to={`/projects/${project.id}/quality`} className="button">
+              Quality dashboard
             </Link>
           </p>
         )}

@@ -134,8 +134,16 @@ export type ExclusionsState =
   | { status: "loaded"; exclusions: Exclusion[] }
   | { status: "error"; error: ApiError };
 
-/** GET /api/projects/{id}/exclusions/ (newest first); `reload` keeps the old list while it loads. */
-export function useExclusions(projectId: number): [ExclusionsState, () => void] {
+export interface ExclusionsHook {
+  state: ExclusionsState;
+  /** Refetches the list (the old one stays on screen meanwhile). */
+  reload(): void;
+  /** Puts an exclusion the server just returned into the list at once (replacing one with its id). */
+  apply(exclusion: Exclusion): void;
+}
+
+/** GET /api/projects/{id}/exclusions/ (newest first). */
+export function useExclusions(projectId: number): ExclusionsHook {
   const handleError = useApiErrorHandler();
   const [state, setState] = useState<ExclusionsState>({ status: "loading" });
   const [generation, setGeneration] = useState(0);
@@ -152,7 +160,18 @@ export function useExclusions(projectId: number): [ExclusionsState, () => void] 
   }, [projectId, generation, handleError]);
 
   const reload = useCallback(() => setGeneration((g) => g + 1), []);
-  return [state, reload];
+  const apply = useCallback((exclusion: Exclusion) => {
+    setState((s) => {
+      if (s.status !== "loaded") return s;
+      const list = s.exclusions;
+      const known = list.some((e) => e.id === exclusion.id);
+      return {
+        status: "loaded",
+        exclusions: known ? list.map((e) => (e.id === exclusion.id ? exclusion : e)) : [exclusion, ...list],
+      };
+    });
+  }, []);
+  return { state, reload, apply };
 }
 
 /** The active exclusion per annotator id. */
