@@ -146,6 +146,13 @@ tokens = Token.objects.bulk_create([Token(user=u, key=secrets.token_hex(20)) for
 print("SETUP", json.dumps({{"project": project.id, "tokens": [t.key for t in tokens]}}))
 """
     write_pairs_file(PAIRS, n)
+    data = django_shell(database, script, "SETUP")
+    return data["project"], data["tokens"]
+
+
+def django_shell(database: str, script: str, marker: str) -> dict:
+    """Run a script in ``manage.py shell`` on the bench database; parse what it printed
+    as JSON after ``marker``."""
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
         cwd=REPO,
@@ -154,8 +161,7 @@ print("SETUP", json.dumps({{"project": project.id, "tokens": [t.key for t in tok
         text=True,
         check=True,
     ).stdout
-    data = json.loads(out.split("SETUP", 1)[1])
-    return data["project"], data["tokens"]
+    return dict(json.loads(out.split(marker, 1)[1]))
 
 
 def start_gunicorn(database: str) -> subprocess.Popen[bytes]:
@@ -200,15 +206,7 @@ ids = list(Judgment.objects.values_list("id", flat=True))
 print("INV", json.dumps({"over_k": over, "counter_mismatch": mismatch, "twice": twice,
                          "ids": ids}))
 """
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
-        cwd=REPO,
-        env=bench_env(database),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    data = json.loads(out.split("INV", 1)[1])
+    data = django_shell(database, script, "INV")
     stored = set(data.pop("ids"))
     data["accepted_but_lost"] = len(set(accepted) - stored)
     data["stored_but_not_acknowledged"] = len(stored - set(accepted))
