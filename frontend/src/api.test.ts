@@ -99,4 +99,26 @@ describe("api client", () => {
     expect(all.map((x) => x.id)).toEqual([1, 2, 3]);
     expect(toApiPath("https://example.org/api/projects/?page=9")).toBe("/api/projects/?page=9");
   });
+
+  it("calls the quality and exclusion endpoints", async () => {
+    document.cookie = "csrftoken=tok";
+    const ex = { id: 4, annotator_id: 9, username: "bob", reason: "spam", active: true };
+    const { calls } = mockFetch({
+      "GET /api/projects/3/quality/": { body: { computed_at: null, stale: false, new_judgments: 0, data: null } },
+      "POST /api/projects/3/quality/recompute/": { status: 202, body: { task_id: "t1" } },
+      "GET /api/projects/3/exclusions/": { body: { results: [ex] } },
+      "POST /api/projects/3/exclusions/": { status: 201, body: ex },
+      "POST /api/projects/3/exclusions/4/revoke/": { body: { ...ex, active: false } },
+    });
+
+    expect((await api.quality(3)).data).toBeNull();
+    await expect(api.recomputeQuality(3)).resolves.toEqual({ task_id: "t1" });
+    expect((await api.exclusions(3)).map((e) => e.id)).toEqual([4]);
+    expect((await api.excludeAnnotator(3, 9, "spam")).id).toBe(4);
+    expect((await api.revokeExclusion(3, 4, "ok")).active).toBe(false);
+
+    const posts = calls.filter((c) => c.method === "POST");
+    expect(posts.map((c) => c.body)).toEqual([undefined, { annotator_id: 9, reason: "spam" }, { reason: "ok" }]);
+    expect(posts.every((c) => c.headers["x-csrftoken"] === "tok")).toBe(true);
+  });
 });

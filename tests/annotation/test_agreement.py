@@ -181,3 +181,15 @@ def test_dawid_skene_discounts_a_spammer_and_pins_gold() -> None:
     # the spammer's confusion matrix: says 0 whatever the truth
     assert result.confusion[2][1][0] > 0.9
     assert result.confusion[0][1][1] > 0.8
+
+
+def test_second_reference_example_three_coders_fifteen_units() -> None:
+    # The krippendorff package's own documented example (3 coders × 15 units):
+    # nominal alpha 0.691358.
+    data = [
+        [NAN, NAN, NAN, NAN, NAN, 3, 4, 1, 2, 1, 1, 3, 3, NAN, 3],
+        [1, NAN, 2, 1, 3, 3, 4, 3, NAN, NAN, NAN, NAN, NAN, NAN, NAN],
+        [NAN, NAN, 2, 1, 3, 4, 4, NAN, 2, 1, 1, 3, 3, NAN, 4],
+    ]
+    counts = reliability_to_counts(data, 4)
+    assert ag.alpha_with_ci(counts, "nominal").value == pytest.approx(0.691358, abs=1e-6)

@@ -62,6 +62,37 @@ describe("ProjectDetailPage", () => {
     expect(screen.getByText("No instructions.")).toBeTruthy();
   });
 
+  it("links project admins to the quality dashboard", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/3/": { body: { ...project, role: "project_admin" } },
+    });
+    renderAt("/projects/3");
+
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Quality dashboard" }).getAttribute("href")).toBe("/projects/3/quality");
+  });
+
+  it("has no quality dashboard link for annotators", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/3/": { body: project } });
+    renderAt("/projects/3");
+
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Start annotating" })).toBeTruthy();
+    expect(screen.queryByRole("link", { name: "Quality dashboard" })).toBeNull();
+  });
+
+  it("links superusers to the quality dashboard whatever their role", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: { ...user, is_superuser: true } },
+      "GET /api/projects/3/": { body: { ...project, role: null } },
+    });
+    renderAt("/projects/3");
+
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Quality dashboard" }).getAttribute("href")).toBe("/projects/3/quality");
+  });
+
   it("says so when the project is not visible (404)", async () => {
     mockFetch({
       "GET /api/auth/me/": { body: user },

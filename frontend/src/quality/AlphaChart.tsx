@@ -37,7 +37,7 @@ export function alphaDomain(weeks: WeekQuality[]): [number, number] {
       for (const v of [alpha.value, alpha.low]) if (finite(v)) min = Math.min(min, v);
     }
   }
-  return [Math.max(-1, Number((Math.floor(min / Y_STEP - 1e-9) * Y_STEP).toFixed(1))), 1];
+  return [Math.max(-1, Number((Math.floor(min / Y_STEP + 1e-9) * Y_STEP).toFixed(1))), 1];
 }
 
 interface Series {

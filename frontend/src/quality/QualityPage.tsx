@@ -48,9 +48,9 @@ function ComputedLine({ report }: { report: QualityReport }) {
   return (
     <p className="computed-line muted">
       {report.computed_at ? (
-        <>
+        <span>
           Computed <RelativeTime iso={report.computed_at} />
-        </>
+        </span>
       ) : (
         "Never computed"
       )}
@@ -255,7 +255,7 @@ export function QualityPage({ projectId, pollIntervalMs, pollTimeoutMs }: Qualit
             <ThresholdLegend thresholds={data.thresholds} />
             <AnnotatorTable annotators={data.annotators} exclusions={active} onExclude={onExclude} onRestore={onRestore} />
           </Section>
-          <Section title="Pairwise agreement (Cohen's κ)" className="card">
+          <Section title="Pairwise agreement (Cohen's kappa)" className="card">
             <KappaHeatmap kappa={data.kappa} />
           </Section>
         </>

@@ -2,11 +2,21 @@ import type { ReactNode } from "react";
 import type { Alpha, QualitySummary } from "../api";
 import { formatAlpha, formatCount, formatPercent, formatSeconds } from "./format";
 
-function Card({ label, value, detail, muted }: { label: string; value: ReactNode; detail?: ReactNode; muted?: boolean }) {
+interface CardProps {
+  label: string;
+  value: ReactNode;
+  detail?: ReactNode;
+  /** Extra class for the value (e.g. a smaller font for "0.62 [0.58, 0.66]"). */
+  kind?: "alpha";
+  muted?: boolean;
+}
+
+function Card({ label, value, detail, kind, muted }: CardProps) {
+  const className = ["summary-value", kind && `summary-value-${kind}`, muted && "summary-value-missing"].filter(Boolean).join(" ");
   return (
     <div className="summary-card">
       <dt>{label}</dt>
-      <dd className={muted ? "summary-value summary-value-missing" : "summary-value"}>{value}</dd>
+      <dd className={className}>{value}</dd>
       {detail && <dd className="summary-detail">{detail}</dd>}
     </div>
   );
@@ -31,12 +41,14 @@ export function SummaryCards({ summary }: { summary: QualitySummary }) {
       <Card
         label="α nominal"
         value={formatAlpha(summary.alpha_nominal)}
+        kind="alpha"
         muted={summary.alpha_nominal.value === null}
         detail={alphaDetail(summary.alpha_nominal)}
       />
       <Card
         label="α ordinal"
         value={formatAlpha(summary.alpha_ordinal)}
+        kind="alpha"
         muted={summary.alpha_ordinal.value === null}
         detail={alphaDetail(summary.alpha_ordinal)}
       />

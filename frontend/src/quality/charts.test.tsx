@@ -34,6 +34,10 @@ describe("AlphaChart", () => {
     expect(Math.min(...ys)).toBeLessThan(cy);
     expect(Math.max(...ys)).toBeGreaterThan(cy);
 
+    // The axis starts at 0 when nothing is negative.
+    expect(alphaDomain(qualityData.weeks)).toEqual([0, 1]);
+    expect(svg.textContent).not.toContain("-0.2");
+
     // Axis labels and legend.
     expect(svg.textContent).toContain("Krippendorff's α");
     expect(svg.textContent).toContain("3 Mar");
