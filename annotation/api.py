@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,9 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import queue, services, tasks
+from annotation.export import create_export, export_file_path
+from annotation.export_options import InvalidExportOptions, parse_export_options
 from annotation.importing import ImportOptions, Pairing, import_comparisons
-from annotation.models import Project
-from annotation.permissions import IsProjectAdmin, IsProjectAnnotator
+from annotation.models import Comparison, DatasetExport, Project
+from annotation.permissions import IsProjectAdmin, IsProjectAdminOrMLEngineer, IsProjectAnnotator
 from annotation.presenters import own_judgment, queue_item
 from annotation.selectors import (
     annotator_progress,
@@ -27,9 +31,11 @@ from annotation.selectors import (
     quality_view,
 )
 from annotation.serializers import (
+    DatasetExportSerializer,
     ExcludeRequestSerializer,
     ExclusionListSerializer,
     ExclusionSerializer,
+    ExportRequestSerializer,
     ImportReportSerializer,
     ImportRequestSerializer,
     JudgmentSerializer,
@@ -43,7 +49,7 @@ from annotation.serializers import (
     SubmitSerializer,
     TaskEnqueuedSerializer,
 )
-from preflab.errors import DomainError
+from preflab.errors import DomainError, NotFoundError
 
 
 class ProjectListView(generics.ListAPIView[Project]):
@@ -240,3 +246,64 @@ class ExclusionRevokeView(APIView):
             by=request.user,
         )
         return Response(ExclusionSerializer(exclusion).data)
+
+
+class ExportListView(APIView):
+    """Dataset exports of a project (project admins and ML engineers)."""
+
+    permission_classes = [IsProjectAdminOrMLEngineer]
+
+    @extend_schema(responses=DatasetExportSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        exports = DatasetExport.objects.filter(project_id=project_id).select_related("created_by")
+        return Response({"results": DatasetExportSerializer(exports[:200], many=True).data})
+
+    @extend_schema(
+        request=ExportRequestSerializer,
+        responses={201: DatasetExportSerializer, 202: DatasetExportSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        if not isinstance(request.data, dict):
+            raise InvalidExportOptions("Send the export options as a JSON object.")
+        options = parse_export_options(dict(request.data))
+        project = Project.objects.get(pk=project_id)
+        size = Comparison.objects.filter(project_id=project_id).count()
+        if size <= settings.PREFLAB_EXPORT_SYNC_MAX:
+            export = create_export(project=project, options=options, user=request.user)
+            return Response(DatasetExportSerializer(export).data, status=status.HTTP_201_CREATED)
+        export = DatasetExport.objects.create(
+            project=project, created_by=cast(Any, request.user), filters=options.as_json()
+        )
+        transaction.on_commit(lambda: tasks.run_export.delay(export.pk))
+        return Response(DatasetExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailView(APIView):
+    permission_classes = [IsProjectAdminOrMLEngineer]
+
+    @extend_schema(responses=DatasetExportSerializer)
+    def get(self, request: Request, project_id: int, export_id: int) -> Response:
+        export = (
+            DatasetExport.objects.select_related("created_by")
+            .filter(pk=export_id, project_id=project_id)
+            .first()
+        )
+        if export is None:
+            raise NotFoundError("No such export in this project.")
+        return Response(DatasetExportSerializer(export).data)
+
+
+class ExportFileView(APIView):
+    """Download one file of a finished export (streamed from disk)."""
+
+    permission_classes = [IsProjectAdminOrMLEngineer]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, project_id: int, export_id: int, name: str) -> Any:
+        export = DatasetExport.objects.filter(pk=export_id, project_id=project_id).first()
+        path = export_file_path(export, name) if export is not None else None
+        if path is None:
+            raise NotFoundError("No such file in this export.")
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=name)
+        response["X-Content-SHA256"] = export.files[name]["sha256"]  # type: ignore[union-attr]
+        return response

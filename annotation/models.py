@@ -426,3 +426,39 @@ class QualitySnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"quality of {self.project_id} at {self.computed_at}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DatasetExport(models.Model):
+    """An immutable, content-hashed snapshot of a project's preferences with the filters that
+    made it. Files live under ``ARTIFACT_ROOT/exports/<id>/``; training runs point here."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="exports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True, default="")
+    filters = models.JSONField(help_text="The validated export options.")
+    counts = models.JSONField(default=dict, help_text="Rows kept and why others were left out.")
+    train_rows = models.PositiveIntegerField(default=0)
+    test_rows = models.PositiveIntegerField(default=0)
+    files = models.JSONField(default=dict, help_text='{"name": {"sha256", "bytes", "rows"}}')
+    path = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.project_id} ({self.status})"

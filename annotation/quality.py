@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,10 +46,22 @@ class JudgmentArrays:
     created: NDArray[np.int64]  # epoch seconds
     batch: NDArray[np.int64]
     gold: NDArray[np.int64]  # the comparison's gold choice code, −1 when not gold
+    judgment_id: NDArray[np.int64]
     last_id: int
 
     def __len__(self) -> int:
         return len(self.unit)
+
+    def subset(self, mask: NDArray[np.bool_]) -> JudgmentArrays:
+        """The judgments where ``mask`` holds (units keep their indices)."""
+        return JudgmentArrays(
+            **{
+                f.name: getattr(self, f.name)[mask]
+                for f in dataclass_fields(self)
+                if f.name != "last_id"
+            },
+            last_id=self.last_id,
+        )
 
 
 def _epoch_sql() -> str:
@@ -75,10 +88,12 @@ def load_judgments(project_id: int) -> JudgmentArrays:
         "FROM annotation_judgment j JOIN annotation_comparison c ON c.id = j.comparison_id "
         "WHERE j.project_id = %s ORDER BY j.id"
     )
+    blocks = []
     with connection.cursor() as cursor:
         cursor.execute(sql, [project_id])
-        rows = cursor.fetchall()
-    data = np.array(rows, dtype=np.int64).reshape(-1, 10)
+        while rows := cursor.fetchmany(100_000):  # bounded memory: tuples → int64 blocks
+            blocks.append(np.array(rows, dtype=np.int64))
+    data = np.concatenate(blocks) if blocks else np.zeros((0, 10), dtype=np.int64)
     comparison_id = data[:, 1]
     _, unit = np.unique(comparison_id, return_inverse=True)
     millis = data[:, 6].astype(np.float64)
@@ -93,6 +108,7 @@ def load_judgments(project_id: int) -> JudgmentArrays:
         created=data[:, 7],
         batch=data[:, 8],
         gold=data[:, 9],
+        judgment_id=data[:, 0],
         last_id=int(data[:, 0].max()) if len(data) else 0,
     )
 

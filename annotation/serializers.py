@@ -183,3 +183,45 @@ class RevokeRequestSerializer(serializers.Serializer[Any]):
 
 class TaskEnqueuedSerializer(serializers.Serializer[Any]):
     task_id = serializers.CharField()
+
+
+class DatasetExportSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    project_id = serializers.IntegerField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    error = serializers.CharField(allow_blank=True)
+    filters = serializers.JSONField()
+    counts = serializers.JSONField()
+    train_rows = serializers.IntegerField()
+    test_rows = serializers.IntegerField()
+    files = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_files(self, export: Any) -> dict[str, Any]:
+        base = f"/api/projects/{export.project_id}/exports/{export.id}/files/"
+        return {
+            name: {**meta, **({"url": base + name} if name != "hf" else {})}
+            for name, meta in (export.files or {}).items()
+        }
+
+
+class ExportRequestSerializer(serializers.Serializer[Any]):
+    """Export options (all optional); see README, 'Exporting preference datasets'."""
+
+    batches = serializers.ListField(child=serializers.IntegerField(), required=False)
+    judged_after = serializers.DateTimeField(required=False, allow_null=True)
+    judged_before = serializers.DateTimeField(required=False, allow_null=True)
+    min_votes = serializers.IntegerField(required=False)
+    min_confidence = serializers.FloatField(required=False)
+    consensus = serializers.ChoiceField(choices=["majority", "dawid_skene"], required=False)
+    ties = serializers.ChoiceField(choices=["exclude", "keep"], required=False)
+    both_bad = serializers.ChoiceField(choices=["exclude", "keep"], required=False)
+    include_gold = serializers.BooleanField(required=False)
+    style = serializers.ChoiceField(choices=["conversational", "standard"], required=False)  # type: ignore[assignment]
+    margins = serializers.DictField(child=serializers.FloatField(), required=False)
+    test_fraction = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+    formats = serializers.ListField(child=serializers.CharField(), required=False)

@@ -35,3 +35,12 @@ def refresh_quality() -> list[int]:
     for project_id in project_ids:
         recompute_quality.delay(project_id)
     return project_ids
+
+
+@shared_task(name="annotation.run_export", acks_late=True)
+def run_export(export_id: int) -> dict[str, object]:
+    """Write a queued dataset export (idempotent: a finished export is left as it is)."""
+    from annotation.export import run_export as run
+
+    export = run(export_id)
+    return {"export_id": export.pk, "status": export.status}

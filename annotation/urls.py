@@ -17,6 +17,13 @@ urlpatterns = [
     path(P + "quality/", api.QualityView.as_view(), name="project-quality"),
     path(P + "quality/recompute/", api.QualityRecomputeView.as_view(), name="quality-recompute"),
     path(P + "exclusions/", api.ExclusionListView.as_view(), name="project-exclusions"),
+    path(P + "exports/", api.ExportListView.as_view(), name="project-exports"),
+    path(P + "exports/<int:export_id>/", api.ExportDetailView.as_view(), name="export-detail"),
+    path(
+        P + "exports/<int:export_id>/files/<str:name>",
+        api.ExportFileView.as_view(),
+        name="export-file",
+    ),
     path(
         P + "exclusions/<int:exclusion_id>/revoke/",
         api.ExclusionRevokeView.as_view(),
