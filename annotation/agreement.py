@@ -18,7 +18,6 @@ from typing import Any, Literal
 import krippendorff
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import binomtest
 
 Level = Literal["nominal", "ordinal"]
 IntArray = NDArray[np.int64]
@@ -262,4 +261,6 @@ def position_bias(choice: IntArray, swapped: NDArray[np.bool_]) -> PositionBias:
         return PositionBias(None, None, 0)
     left = ((choice == A) & ~swapped) | ((choice == B) & swapped)
     k = int((left & decided).sum())
+    from scipy.stats import binomtest  # imported here: scipy is large, exports don't need it
+
     return PositionBias(k / n, float(binomtest(k, n, 0.5).pvalue), n)

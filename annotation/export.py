@@ -10,7 +10,9 @@ when complete.
 from __future__ import annotations
 
 import hashlib
+import queue
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,60 +26,73 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from annotation import agreement as ag
-from annotation.consensus import dawid_skene
 from annotation.export_options import ExportOptions, InvalidExportOptions
 from annotation.models import (
     AnnotatorExclusion,
     Batch,
+    Comparison,
     DatasetExport,
     ExportStatus,
     Project,
 )
-from annotation.quality import JudgmentArrays, load_judgments
+from annotation.quality import load_judgments
 
 LABELS = ("A", "B", "tie", "both_bad")
 ProgressFn = Callable[[float], None]
 
 
+class EmptyExport(InvalidExportOptions):
+    """No comparison is left after the filters (nothing is recorded)."""
+
+
 @dataclass
-class Selection:
-    """The comparisons an export keeps, with their consensus (indexed like ``comparison_id``)."""
+class Consensus:
+    """Dawid–Skene labels by comparison id (majority vote is computed row by row instead)."""
 
     comparison_id: NDArray[np.int64]  # sorted
     label: NDArray[np.int64]
     confidence: NDArray[np.float64]
-    votes: NDArray[np.int64]
-    label_counts: NDArray[np.int64]  # (n, 4)
-    margin: NDArray[np.float64]
-    judgment_ids: list[list[int]]
-    counts: dict[str, int]
+
+    def lookup(self, comparison_id: int) -> tuple[int, float]:
+        k = int(np.searchsorted(self.comparison_id, comparison_id))
+        if k < len(self.comparison_id) and self.comparison_id[k] == comparison_id:
+            return int(self.label[k]), float(self.confidence[k])
+        return -1, 0.0
 
 
 def export_root() -> Path:
     return Path(settings.ARTIFACT_ROOT) / "exports"
 
 
-def select(project: Project, options: ExportOptions) -> Selection:
-    """Consensus per comparison under the options; raises when nothing is left."""
-    if options.batches:
-        known = set(
-            Batch.objects.filter(project=project, id__in=options.batches).values_list(
-                "id", flat=True
-            )
+def check_batches(project: Project, options: ExportOptions) -> None:
+    if not options.batches:
+        return
+    known = set(
+        Batch.objects.filter(project=project, id__in=options.batches).values_list("id", flat=True)
+    )
+    unknown = sorted(set(options.batches) - known)
+    if unknown:
+        raise InvalidExportOptions(
+            f"Unknown batch id(s) in this project: {unknown}.",
+            extra={"fields": {"batches": f"unknown: {unknown}"}},
         )
-        unknown = sorted(set(options.batches) - known)
-        if unknown:
-            raise InvalidExportOptions(
-                f"Unknown batch id(s) in this project: {unknown}.",
-                extra={"fields": {"batches": f"unknown: {unknown}"}},
-            )
-    j = load_judgments(project.id)
-    keep = np.ones(len(j), dtype=bool)
-    excluded = list(
+
+
+def _excluded(project: Project) -> list[int]:
+    return list(
         AnnotatorExclusion.objects.filter(project=project, revoked_at__isnull=True).values_list(
             "annotator_id", flat=True
         )
     )
+
+
+def dawid_skene_consensus(project: Project, options: ExportOptions) -> Consensus:
+    """Dawid–Skene over the filtered judgments (needs them all in memory, unlike majority)."""
+    from annotation.consensus import dawid_skene  # crowd-kit is large: only when asked for
+
+    j = load_judgments(project.id)
+    keep = np.ones(len(j), dtype=bool)
+    excluded = _excluded(project)
     if excluded:
         keep &= ~np.isin(j.annotator, excluded)
     if options.batches:
@@ -89,77 +104,19 @@ def select(project: Project, options: ExportOptions) -> Selection:
     if not options.include_gold:
         keep &= j.gold < 0
     j = j.subset(keep)
-    return _consensus(j, options)
-
-
-def _consensus(j: JudgmentArrays, options: ExportOptions) -> Selection:
     ids, unit = np.unique(j.comparison_id, return_inverse=True)
-    counts = ag.value_counts(unit.astype(np.int64), j.choice, ag.NOMINAL_VALUES)
     if len(ids) == 0:
-        raise InvalidExportOptions(
-            "No judged comparison matches these filters.", extra={"counts": {"comparisons": 0}}
-        )
-    if options.consensus == "dawid_skene":
-        gold_mask = j.gold >= 0
-        result = dawid_skene(
-            unit.astype(np.int64),
-            j.annotator,
-            j.choice,
-            ag.NOMINAL_VALUES,
-            gold_units=unit[gold_mask].astype(np.int64),
-            gold_values=j.gold[gold_mask],
-        )
-        label, confidence = result.labels, result.confidence
-    else:
-        label, confidence = ag.majority_vote(counts)
-    votes = counts.sum(axis=1)
-
-    reasons = {
-        "few_votes": votes < options.min_votes,
-        "no_consensus": label < 0,
-        "low_confidence": confidence < options.min_confidence,
-        "tie": (label == ag.TIE) & (options.ties == "exclude"),
-        "both_bad": (label == ag.BOTH_BAD) & (options.both_bad == "exclude"),
-    }
-    keep = np.ones(len(ids), dtype=bool)
-    skipped: dict[str, int] = {}
-    for reason, mask in reasons.items():  # each comparison counted under its first reason
-        skipped[reason] = int((mask & keep).sum())
-        keep &= ~mask
-    if not keep.any():
-        raise InvalidExportOptions(
-            "No comparison is left after the filters: "
-            + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items() if v)
-            + ".",
-            extra={"counts": {"comparisons": len(ids), **skipped}},
-        )
-
-    margin_of = np.zeros(5)
-    for strength, value in options.margins.items():
-        margin_of[strength] = value
-    agrees = label[unit] == j.choice
-    sums = np.bincount(
-        unit, weights=np.where(agrees, margin_of[j.strength], 0.0), minlength=len(ids)
+        return Consensus(ids, ids, np.zeros(0))
+    gold = j.gold >= 0
+    result = dawid_skene(
+        unit.astype(np.int64),
+        j.annotator,
+        j.choice,
+        ag.NOMINAL_VALUES,
+        gold_units=unit[gold].astype(np.int64),
+        gold_values=j.gold[gold],
     )
-    n_agree = np.bincount(unit, weights=agrees.astype(float), minlength=len(ids))
-    decided = (label == ag.A) | (label == ag.B)
-    margin = np.where(decided & (n_agree > 0), sums / np.maximum(n_agree, 1), 0.0)
-
-    order = np.argsort(unit, kind="stable")
-    bounds = np.searchsorted(unit[order], np.arange(len(ids) + 1))
-    judgment_ids = [
-        j.judgment_id[order[bounds[i] : bounds[i + 1]]].tolist() for i in np.flatnonzero(keep)
-    ]
-    return Selection(
-        comparison_id=ids[keep],
-        label=label[keep],
-        confidence=confidence[keep],
-        votes=votes[keep],
-        label_counts=counts[keep],
-        margin=margin[keep],
-        judgment_ids=judgment_ids,
-        counts={"comparisons_judged": len(ids), "rows": int(keep.sum()), **skipped},
-    )
+    return Consensus(ids, result.labels, result.confidence)
 
 
 def in_test_split(prompt_id: str, seed: int, fraction: float) -> bool:
@@ -168,38 +125,113 @@ def in_test_split(prompt_id: str, seed: int, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+CHOICE_INDEX = {"A": ag.A, "B": ag.B, "tie": ag.TIE, "both_bad": ag.BOTH_BAD}
+
+
+def _aggregate_sql() -> tuple[str, str, str]:
+    if connection.vendor == "postgresql":
+        return (
+            "array_agg(j.id ORDER BY j.id)",
+            "array_agg(j.choice ORDER BY j.id)",
+            "array_agg(COALESCE(j.strength, 0) ORDER BY j.id)",
+        )
+    return ("group_concat(j.id)", "group_concat(j.choice)", "group_concat(COALESCE(j.strength, 0))")
+
+
+def _split_list(value: Any, kind: type) -> list[Any]:
+    """An aggregated column: a list (PostgreSQL) or a comma-joined string (SQLite)."""
+    if isinstance(value, list):
+        return value
+    return [kind(v) for v in str(value).split(",")] if value is not None else []
+
+
 def _stream_rows(
-    project: Project, selection: Selection, options: ExportOptions
+    project: Project, options: ExportOptions, consensus: Consensus | None, counts: dict[str, int]
 ) -> Iterator[tuple[bool, dict[str, Any]]]:
-    """``(is_test, row)`` for every kept comparison, read with a server-side cursor."""
-    wanted = selection.comparison_id
+    """``(is_test, row)`` for every comparison kept, read with a server-side cursor: each
+    comparison arrives with its judgments aggregated, so memory stays flat at any size."""
+    ids_agg, choices_agg, strengths_agg = _aggregate_sql()
+    where = ["j.project_id = %s"]
+    params: list[Any] = [project.id]
+    excluded = _excluded(project)
+    if excluded:
+        where.append("j.annotator_id NOT IN (" + ", ".join(["%s"] * len(excluded)) + ")")
+        params.extend(excluded)
+    if options.judged_after is not None:
+        where.append("j.created_at >= %s")
+        params.append(connection.ops.adapt_datetimefield_value(options.judged_after))
+    if options.judged_before is not None:
+        where.append("j.created_at < %s")
+        params.append(connection.ops.adapt_datetimefield_value(options.judged_before))
+    outer = ["c.project_id = %s"]
+    outer_params: list[Any] = [project.id]
+    if not options.include_gold:
+        outer.append("c.is_gold = %s")
+        outer_params.append(False)
+    if options.batches:
+        outer.append("c.batch_id IN (" + ", ".join(["%s"] * len(options.batches)) + ")")
+        outer_params.extend(options.batches)
     sql = (
-        "SELECT c.id, c.batch_id, p.external_id, p.messages, ra.content, rb.content "
-        "FROM annotation_comparison c JOIN annotation_prompt p ON p.id = c.prompt_id "
+        "SELECT c.id, c.batch_id, p.external_id, p.messages, ra.content, rb.content, "
+        "v.ids, v.choices, v.strengths "
+        f"FROM (SELECT j.comparison_id AS cid, {ids_agg} AS ids, {choices_agg} AS choices, "
+        f"{strengths_agg} AS strengths FROM annotation_judgment j "
+        f"WHERE {' AND '.join(where)} GROUP BY j.comparison_id) v "
+        "JOIN annotation_comparison c ON c.id = v.cid "
+        "JOIN annotation_prompt p ON p.id = c.prompt_id "
         "JOIN annotation_response ra ON ra.id = c.response_a_id "
         "JOIN annotation_response rb ON rb.id = c.response_b_id "
-        "WHERE c.project_id = %s AND c.id >= %s AND c.id <= %s ORDER BY c.id"
+        f"WHERE {' AND '.join(outer)} ORDER BY c.id"
     )
+    margin_of = [0.0] * 5
+    for strength, value in options.margins.items():
+        margin_of[strength] = value
     with transaction.atomic():  # a named (server-side) cursor lives in a transaction
         cursor = connection.chunked_cursor()
         try:
-            cursor.execute(sql, [project.id, int(wanted[0]), int(wanted[-1])])
-            while rows := cursor.fetchmany(5000):
-                for comparison_id, batch_id, prompt_id, messages, a, b in rows:
-                    k = int(np.searchsorted(wanted, comparison_id))
-                    if k >= len(wanted) or wanted[k] != comparison_id:
+            cursor.execute(sql, params + outer_params)
+            for rows in _read_ahead(cursor):
+                for comparison_id, batch_id, prompt_id, messages, a, b, ids, ch, st in rows:
+                    counts["comparisons_judged"] += 1
+                    choices = [CHOICE_INDEX[c] for c in _split_list(ch, str)]
+                    tally = [0, 0, 0, 0]
+                    for c in choices:
+                        tally[c] += 1
+                    votes = len(choices)
+                    if consensus is not None:
+                        label, confidence = consensus.lookup(comparison_id)
+                    else:
+                        top = max(tally)
+                        label = tally.index(top) if tally.count(top) == 1 else -1
+                        confidence = top / votes
+                    reason = _skip_reason(options, votes, label, confidence)
+                    if reason:
+                        counts[reason] += 1
                         continue
+                    strengths = _split_list(st, int)
+                    agreeing = [
+                        margin_of[s] for c, s in zip(choices, strengths, strict=True) if c == label
+                    ]
+                    margin = (
+                        sum(agreeing) / len(agreeing)
+                        if (label in (ag.A, ag.B) and agreeing)
+                        else 0.0
+                    )
+                    counts["rows"] += 1
                     yield (
                         in_test_split(prompt_id, options.seed, options.test_fraction),
                         _row(
-                            selection,
-                            k,
                             comparison_id,
                             batch_id,
                             prompt_id,
                             messages,
                             a,
                             b,
+                            label,
+                            confidence,
+                            tally,
+                            margin,
+                            _split_list(ids, int),
                             options,
                         ),
                     )
@@ -207,20 +239,68 @@ def _stream_rows(
             cursor.close()
 
 
+def _read_ahead(cursor: Any, size: int = 2000, depth: int = 4) -> Iterator[list[Any]]:
+    """Batches of rows fetched by a thread, so that the database produces the next batch
+    while this thread formats the current one (the driver releases the GIL while waiting)."""
+    ready: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set() and (rows := cursor.fetchmany(size)):
+                ready.put(rows)
+        except BaseException as exc:  # handed over and raised in the reading thread
+            ready.put(exc)
+            return
+        ready.put(None)
+
+    thread = threading.Thread(target=fetch, name="export-fetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a fetcher blocked on a full queue finish
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def _skip_reason(options: ExportOptions, votes: int, label: int, confidence: float) -> str:
+    if votes < options.min_votes:
+        return "few_votes"
+    if label < 0:
+        return "no_consensus"
+    if confidence < options.min_confidence:
+        return "low_confidence"
+    if label == ag.TIE and options.ties == "exclude":
+        return "tie"
+    if label == ag.BOTH_BAD and options.both_bad == "exclude":
+        return "both_bad"
+    return ""
+
+
 def _row(
-    s: Selection,
-    k: int,
     comparison_id: int,
     batch_id: int,
     prompt_id: str,
     messages: Any,
     a: str,
     b: str,
+    label: int,
+    confidence: float,
+    tally: list[int],
+    margin: float,
+    judgment_ids: list[int],
     options: ExportOptions,
 ) -> dict[str, Any]:
     if isinstance(messages, (str, bytes)):
         messages = orjson.loads(messages)
-    label = int(s.label[k])
     chosen, rejected = (b, a) if label == ag.B else (a, b)
     if options.style == "conversational":
         prompt: Any = messages
@@ -229,20 +309,19 @@ def _row(
     else:
         prompt = _as_text(messages)
         chosen_out, rejected_out = chosen, rejected
-    counts = s.label_counts[k]
     return {
         "prompt": prompt,
         "chosen": chosen_out,
         "rejected": rejected_out,
-        "margin": round(float(s.margin[k]), 4),
+        "margin": round(margin, 4),
         "label": LABELS[label],
-        "votes": int(s.votes[k]),
-        "label_counts": {name: int(counts[i]) for i, name in enumerate(LABELS)},
-        "agreement": round(float(s.confidence[k]), 4),
-        "comparison_id": int(comparison_id),
-        "batch_id": int(batch_id),
+        "votes": len(judgment_ids),
+        "label_counts": dict(zip(LABELS, tally, strict=True)),
+        "agreement": round(confidence, 4),
+        "comparison_id": comparison_id,
+        "batch_id": batch_id,
         "prompt_id": prompt_id,
-        "judgment_ids": s.judgment_ids[k],
+        "judgment_ids": judgment_ids,
     }
 
 
@@ -285,71 +364,62 @@ def _file_digest(path: Path) -> str:
 
 def _write_files(
     project: Project,
-    selection: Selection,
     options: ExportOptions,
+    consensus: Consensus | None,
+    counts: dict[str, int],
     folder: Path,
     progress: ProgressFn,
 ) -> dict[str, dict[str, Any]]:
     writers = {split: _HashingWriter(folder / f"{split}.jsonl") for split in ("train", "test")}
-    parquet = _ParquetSink(folder) if "parquet" in options.formats else None
-    total = max(len(selection.comparison_id), 1)
+    total = max(Comparison.objects.filter(project=project).count(), 1)
     done = 0
-    for is_test, row in _stream_rows(project, selection, options):
+    for is_test, row in _stream_rows(project, options, consensus, counts):
         split = "test" if is_test else "train"
         writers[split].write_row(row)
-        if parquet is not None:
-            parquet.add(split, row)
         done += 1
         if done % 50_000 == 0:
             progress(0.95 * done / total)
     files = {f"{split}.jsonl": w.close() for split, w in writers.items()}
-    if parquet is not None:
-        for name, path in parquet.close().items():
-            files[name] = {
+    if not done:
+        raise EmptyExport(
+            "No comparison is left after the filters: "
+            + (
+                ", ".join(
+                    f"{v} {k.replace('_', ' ')}"
+                    for k, v in counts.items()
+                    if v and k not in ("rows", "comparisons_judged")
+                )
+                or "no judged comparison matches"
+            )
+            + ".",
+            extra={"counts": dict(counts)},
+        )
+    if "parquet" in options.formats:
+        for split in ("train", "test"):
+            rows = files[f"{split}.jsonl"]["rows"]
+            if not rows:
+                continue
+            path = folder / f"{split}.parquet"
+            _jsonl_to_parquet(folder / f"{split}.jsonl", path)
+            files[path.name] = {
                 "sha256": _file_digest(path),
                 "bytes": path.stat().st_size,
-                "rows": files[name.replace(".parquet", ".jsonl")]["rows"],
+                "rows": rows,
             }
     if "hf" in options.formats:
         files.update(_save_hf(folder, files))
     return files
 
 
-class _ParquetSink:
-    """Row groups of 20,000 rows per split, written as they fill."""
+def _jsonl_to_parquet(source: Path, target: Path) -> None:
+    """Stream a JSONL file into Parquet with pyarrow's block reader (bounded memory)."""
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
-        self.writers: dict[str, Any] = {}
-
-    def add(self, split: str, row: dict[str, Any]) -> None:
-        buffer = self.buffers[split]
-        buffer.append(row)
-        if len(buffer) >= 20_000:
-            self._flush(split)
-
-    def _flush(self, split: str) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        buffer = self.buffers[split]
-        if not buffer:
-            return
-        table = pa.Table.from_pylist(buffer)
-        if split not in self.writers:
-            self.writers[split] = pq.ParquetWriter(self.folder / f"{split}.parquet", table.schema)
-        self.writers[split].write_table(table.cast(self.writers[split].schema))
-        buffer.clear()
-
-    def close(self) -> dict[str, Path]:
-        for split in ("train", "test"):
-            self._flush(split)
-        paths = {}
-        for split, writer in self.writers.items():
-            writer.close()
-            paths[f"{split}.parquet"] = self.folder / f"{split}.parquet"
-        return paths
+    reader = pa_json.open_json(source, read_options=pa_json.ReadOptions(block_size=16 << 20))
+    with pq.ParquetWriter(target, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
 
 
 def _save_hf(folder: Path, files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -376,13 +446,16 @@ def _save_hf(folder: Path, files: dict[str, dict[str, Any]]) -> dict[str, dict[s
 
 
 def create_export(*, project: Project, options: ExportOptions, user: Any) -> DatasetExport:
-    """Select, then write the files; returns the succeeded export (raises on bad filters,
-    in which case nothing is recorded)."""
-    selection = select(project, options)
+    """Write an export now. Bad filters or an empty result raise, and nothing is recorded."""
+    check_batches(project, options)
     export = DatasetExport.objects.create(
         project=project, created_by=user, filters=options.as_json(), status=ExportStatus.RUNNING
     )
-    return _finish(export, project, selection, options)
+    try:
+        return _finish(export, project, options)
+    except InvalidExportOptions:
+        export.delete()
+        raise
 
 
 def run_export(export_id: int) -> DatasetExport:
@@ -393,18 +466,16 @@ def run_export(export_id: int) -> DatasetExport:
     if export.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
         return export
     DatasetExport.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING)
-    options = parse_export_options({k: v for k, v in export.filters.items() if v is not None})
     try:
-        selection = select(export.project, options)
+        options = parse_export_options({k: v for k, v in export.filters.items() if v is not None})
+        check_batches(export.project, options)
+        return _finish(export, export.project, options)
     except InvalidExportOptions as exc:
         _fail(export, exc.message)
         return export
-    return _finish(export, export.project, selection, options)
 
 
-def _finish(
-    export: DatasetExport, project: Project, selection: Selection, options: ExportOptions
-) -> DatasetExport:
+def _finish(export: DatasetExport, project: Project, options: ExportOptions) -> DatasetExport:
     root = export_root()
     temporary = root / f".tmp-{export.pk}"
     final = root / str(export.pk)
@@ -414,16 +485,31 @@ def _finish(
     def progress(value: float) -> None:
         DatasetExport.objects.filter(pk=export.pk).update(progress=round(value, 3))
 
+    counts: dict[str, int] = {
+        "comparisons_judged": 0,
+        "rows": 0,
+        "few_votes": 0,
+        "no_consensus": 0,
+        "low_confidence": 0,
+        "tie": 0,
+        "both_bad": 0,
+    }
     try:
-        files = _write_files(project, selection, options, temporary, progress)
+        consensus = (
+            dawid_skene_consensus(project, options) if options.consensus == "dawid_skene" else None
+        )
+        files = _write_files(project, options, consensus, counts, temporary, progress)
         shutil.rmtree(final, ignore_errors=True)
         temporary.rename(final)
+    except InvalidExportOptions:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
     except Exception as exc:
         shutil.rmtree(temporary, ignore_errors=True)
         _fail(export, f"{type(exc).__name__}: {exc}")
         raise
     export.files = files
-    export.counts = selection.counts
+    export.counts = counts
     export.train_rows = files["train.jsonl"]["rows"]
     export.test_rows = files["test.jsonl"]["rows"]
     export.path = str(final.relative_to(settings.ARTIFACT_ROOT))

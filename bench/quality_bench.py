@@ -26,7 +26,7 @@ SYNTHETIC_JUDGMENTS = """
 WITH slots AS (
     SELECT c.id AS comparison_id, r.n AS slot,
            (SELECT array_agg(id ORDER BY id) FROM auth_user WHERE username LIKE 'q%%') AS users
-    FROM annotation_comparison c CROSS JOIN generate_series(0, 2) AS r(n)
+    FROM annotation_comparison c CROSS JOIN generate_series(0, %(votes)s - 1) AS r(n)
     WHERE c.project_id = %(project)s
 ), leased AS (
     INSERT INTO annotation_assignment
@@ -90,7 +90,10 @@ def main() -> None:
     )
     token = Token.objects.create(user=admin).key
     with connection.cursor() as cursor:
-        cursor.execute(SYNTHETIC_JUDGMENTS, {"project": project.id, "annotators": ANNOTATORS})
+        cursor.execute(
+            SYNTHETIC_JUDGMENTS,
+            {"project": project.id, "annotators": ANNOTATORS, "votes": 3},
+        )
         print(f"  {cursor.rowcount:,} judgments", flush=True)
     Comparison.objects.filter(project=project).update(judgment_count=3)
 
