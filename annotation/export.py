@@ -416,10 +416,12 @@ def _jsonl_to_parquet(source: Path, target: Path) -> None:
     import pyarrow.json as pa_json
     import pyarrow.parquet as pq
 
-    reader = pa_json.open_json(source, read_options=pa_json.ReadOptions(block_size=16 << 20))
+    reader = pa_json.open_json(
+        source, read_options=pa_json.ReadOptions(block_size=2 << 20, use_threads=False)
+    )
     with pq.ParquetWriter(target, reader.schema) as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            writer.write_batch(batch, row_group_size=len(batch))
 
 
 def _save_hf(folder: Path, files: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

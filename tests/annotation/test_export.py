@@ -348,11 +348,15 @@ def test_trl_reward_trainer_accepts_the_export_unchanged(
     assert "eval_loss" in metrics and metrics["eval_loss"] > 0
 
 
-def test_dawid_skene_consensus_export(judged: tuple[Project, list[Any]],
-                                      project_admin: Any) -> None:
+def test_dawid_skene_consensus_export(
+    judged: tuple[Project, list[Any]], project_admin: Any
+) -> None:
     project, _ = judged
-    export = create_export(project=project, options=parse_export_options(
-        {"consensus": "dawid_skene", "include_gold": True}), user=project_admin)
+    export = create_export(
+        project=project,
+        options=parse_export_options({"consensus": "dawid_skene", "include_gold": True}),
+        user=project_admin,
+    )
     rows = rows_of(export, "train") + rows_of(export, "test")
     assert rows and all(0.5 <= r["agreement"] <= 1.0 for r in rows)
     assert any(r["prompt_id"] == "p0" for r in rows)  # gold kept on request
