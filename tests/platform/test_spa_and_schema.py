@@ -49,3 +49,13 @@ def test_openapi_schema_and_docs(client: Client, make_user: object) -> None:
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    target = Path(str(tmp_path)) / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/projects/{project_id}/exports/" in target.read_text()
