@@ -210,17 +210,16 @@ def _stream_rows(
                         continue
                     strengths = _split_list(st, int)
                     agreeing = [
-                        margin_of[s] for c, s in zip(choices, strengths, strict=True) if c == label
+                        s for c, s in zip(choices, strengths, strict=True) if c == label and s
                     ]
-                    margin = (
-                        sum(agreeing) / len(agreeing)
-                        if (label in (ag.A, ag.B) and agreeing)
-                        else 0.0
-                    )
+                    decided = label in (ag.A, ag.B) and bool(agreeing)
+                    margin = sum(margin_of[s] for s in agreeing) / len(agreeing) if decided else 0.0
+                    median_strength = sorted(agreeing)[len(agreeing) // 2] if decided else None
                     counts["rows"] += 1
                     yield (
                         in_test_split(prompt_id, options.seed, options.test_fraction),
                         _row(
+                            median_strength,
                             comparison_id,
                             batch_id,
                             prompt_id,
@@ -286,6 +285,7 @@ def _skip_reason(options: ExportOptions, votes: int, label: int, confidence: flo
 
 
 def _row(
+    strength: int | None,
     comparison_id: int,
     batch_id: int,
     prompt_id: str,
@@ -314,6 +314,7 @@ def _row(
         "chosen": chosen_out,
         "rejected": rejected_out,
         "margin": round(margin, 4),
+        "strength": strength,
         "label": LABELS[label],
         "votes": len(judgment_ids),
         "label_counts": dict(zip(LABELS, tally, strict=True)),

@@ -77,6 +77,7 @@ def test_rows_follow_the_consensus_in_trl_format(
         assert better in r["chosen"][0]["content"]  # the hidden rule won
         assert r["label"] in ("A", "B")
         assert r["margin"] == pytest.approx(2 / 3, abs=1e-4)  # every vote says "better"
+        assert r["strength"] == 3
         assert len(r["judgment_ids"]) == r["votes"]
     assert export.counts["rows"] == len(rows)
     assert not any(r["prompt_id"] == "p0" for r in rows)  # gold left out by default
