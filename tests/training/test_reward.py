@@ -1,0 +1,137 @@
+"""Reward-model training on TRL-format JSONL, standalone (no Django), with evaluation."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.ml.reward import ConfigError, parse_config
+from training.ml.tiny import build_causal_lm, build_tokenizer
+
+REPO = Path(__file__).resolve().parents[2]
+WORDS = "the a cat dog tree house river stone light cloud green red blue small large".split()
+
+
+def synthetic_rows(n: int, seed: int) -> list[dict]:
+    """A hidden rule a tiny model can learn: the answer that says "thanks" is better."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        prompt = " ".join(rng.choices(WORDS, k=5)) + "?"
+        body = " ".join(rng.choices(WORDS, k=6))
+        good, bad = f"{body} thanks", f"{body} whatever"
+        strength = rng.choice([1, 2, 3, 4])
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": prompt}],
+                "chosen": [{"role": "assistant", "content": good}],
+                "rejected": [{"role": "assistant", "content": bad}],
+                "margin": {4: 1.0, 3: 0.667, 2: 0.333, 1: 0.0}[strength],
+                "strength": strength,
+                "agreement": rng.choice([1.0, 0.6667]),
+                "comparison_id": i,
+            }
+        )
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"learning_rate": -1, "batch_size": "many", "colour": 1})
+    assert set(caught.value.fields) == {"learning_rate", "batch_size", "colour"}
+    assert parse_config({"epochs": 2}).epochs == 2.0
+
+
+@pytest.mark.slow
+def test_cli_trains_a_tiny_reward_model_to_high_held_out_accuracy(tmp_path: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(400, 1))
+    held_out = write_jsonl(tmp_path / "eval.jsonl", synthetic_rows(100, 2))
+    texts = [
+        r["prompt"][0]["content"] + " " + r["chosen"][0]["content"] + " whatever"
+        for r in synthetic_rows(200, 3)
+    ]
+    base = build_causal_lm(
+        build_tokenizer(texts, tmp_path / "tok", vocab_size=200),
+        tmp_path / "base",
+        hidden=32,
+        layers=1,
+        heads=2,
+    )
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"learning_rate": 0.003, "epochs": 3, "batch_size": 16, "max_length": 256})
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.ml.reward",
+            "--base",
+            str(base),
+            "--train",
+            str(train),
+            "--eval",
+            str(held_out),
+            "--out",
+            str(tmp_path / "rm"),
+            "--config",
+            str(config),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "rm" / "preflab_metrics.json").read_text())
+    assert '"metrics"' in result.stdout
+    evaluation = metrics["eval"]
+    assert evaluation["accuracy"] >= 0.9, evaluation
+    assert evaluation["n"] == 100
+    assert sum(v["n"] for v in evaluation["by_strength"].values()) == 100
+    assert set(evaluation["by_agreement"]) == {"unanimous", "majority"}
+    assert evaluation["mean_reward_margin"] > 0
+
+    from transformers import AutoModelForSequenceClassification
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
+    assert loaded.config.num_labels == 1
+    assert (tmp_path / "rm" / "preflab_metrics.json").exists()
+
+
+def test_cli_rejects_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"learning_rate": 5}))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.ml.reward",
+            "--base",
+            str(tmp_path),
+            "--train",
+            str(tmp_path / "x.jsonl"),
+            "--out",
+            str(tmp_path / "o"),
+            "--config",
+            str(config),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "learning_rate" in result.stderr

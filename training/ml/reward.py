@@ -1,0 +1,270 @@
+"""Reward-model training on TRL-format preference JSONL, with evaluation by strength and
+agreement level. Plain Python (no Django): the Celery task and the CLI call the same code.
+
+    python -m training.ml.reward --base DIR --train FILE.jsonl --eval FILE.jsonl --out DIR \\
+        [--config config.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STRENGTH_NAMES = {4: "significantly", 3: "better", 2: "slightly", 1: "negligibly"}
+
+
+@dataclass(frozen=True)
+class RewardTrainingConfig:
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training split."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (-1: off)."})
+    batch_size: int = field(default=16, metadata={"help": "Pairs per device per step."})
+    max_length: int = field(
+        default=512,
+        metadata={"help": "Longest pair kept (TRL drops longer training pairs; eval truncates)."},
+    )
+    use_margin: bool = field(
+        default=True, metadata={"help": "Bradley–Terry with the rows' margin column."}
+    )
+    center_rewards_coefficient: float = field(
+        default=0.01, metadata={"help": "Pull mean reward to 0 (0 disables)."}
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Trade compute for memory on large models."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of initialisation and shuffling."})
+    precision: str = field(
+        default="auto", metadata={"help": "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'."}
+    )
+
+
+class ConfigError(ValueError):
+    """A bad configuration; ``fields`` names each bad field."""
+
+    def __init__(self, fields_: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields_.items()))
+        self.fields = fields_
+
+
+def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
+    """Validate a JSON object into a config; every problem is named by field."""
+    known = {f.name: f for f in fields(RewardTrainingConfig)}
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = known.get(key)
+        if spec is None:
+            errors[key] = "unknown option"
+            continue
+        default: Any = spec.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and isinstance(default, int) and not isinstance(default, bool):
+                ok = float(value).is_integer()
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            errors[key] = f"must be a {type(default).__name__}"
+            continue
+        values[key] = type(default)(value) if not isinstance(default, bool) else value
+    checks = {
+        "learning_rate": lambda v: 0 < v < 1,
+        "epochs": lambda v: 0 < v <= 1000,
+        "batch_size": lambda v: 1 <= v <= 4096,
+        "max_length": lambda v: 8 <= v <= 131072,
+        "center_rewards_coefficient": lambda v: 0 <= v <= 10,
+        "max_steps": lambda v: v == -1 or v >= 1,
+        "precision": lambda v: v in ("auto", "bf16", "fp32"),
+    }
+    for key, check in checks.items():
+        if key in values and not check(values[key]):
+            errors[key] = "out of range" if key != "precision" else "must be auto, bf16 or fp32"
+    if errors:
+        raise ConfigError(errors)
+    return RewardTrainingConfig(**values)
+
+
+def _use_bf16(config: RewardTrainingConfig) -> bool:
+    import torch
+
+    if config.precision == "fp32":
+        return False
+    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if config.precision == "bf16" and not available:
+        raise ConfigError({"precision": "bf16 needs a CUDA device that supports it"})
+    return available
+
+
+def train_reward_model(
+    *,
+    base: Path,
+    train_file: Path,
+    eval_file: Path | None,
+    out: Path,
+    config: RewardTrainingConfig,
+    callbacks: list[Any] | None = None,
+    resume_from: Path | None = None,
+    checkpoint_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Train, save the model (``from_pretrained`` loads ``out``) and return its metrics."""
+    import datasets
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    torch.manual_seed(config.seed)
+    work = Path(tempfile.mkdtemp(prefix="reward-"))
+    try:
+        files = {"train": str(train_file)} | ({"eval": str(eval_file)} if eval_file else {})
+        data = datasets.load_dataset("json", data_files=files, cache_dir=str(work / "cache"))
+        train = data["train"]
+        if not config.use_margin and "margin" in train.column_names:
+            train = train.remove_columns("margin")
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        bf16 = _use_bf16(config)
+        args = RewardConfig(
+            output_dir=str(checkpoint_dir or work / "checkpoints"),
+            learning_rate=config.learning_rate,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps,
+            per_device_train_batch_size=config.batch_size,
+            max_length=config.max_length,
+            center_rewards_coefficient=config.center_rewards_coefficient or None,
+            seed=config.seed,
+            gradient_checkpointing=config.gradient_checkpointing,
+            bf16=bf16,
+            use_cpu=not torch.cuda.is_available(),
+            report_to=[],
+            logging_steps=10,
+            save_strategy="steps" if checkpoint_dir else "no",
+            save_steps=50,
+            save_total_limit=2,
+            eval_strategy="no",
+            disable_tqdm=True,
+        )
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=train,
+            processing_class=tokenizer,
+            callbacks=callbacks or [],
+        )
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        out.mkdir(parents=True, exist_ok=True)
+        trained: Any = trainer.model
+        trained.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        metrics: dict[str, Any] = {
+            "train_loss": round(float(result.training_loss), 6),
+            "steps": int(result.global_step),
+            "precision": "bf16" if bf16 else "fp32",
+        }
+        if eval_file is not None:
+            metrics["eval"] = evaluate_reward_model(
+                trained, tokenizer, list(data["eval"]), max_length=config.max_length
+            )
+        (out / "preflab_metrics.json").write_text(json.dumps(metrics, indent=2))
+        return metrics
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _texts(tokenizer: Any, row: dict[str, Any], side: str) -> str:
+    prompt, answer = row["prompt"], row[side]
+    if isinstance(prompt, list):
+        return str(tokenizer.apply_chat_template(prompt + answer, tokenize=False))
+    return str(prompt) + str(answer)
+
+
+def score(
+    model: Any, tokenizer: Any, texts: list[str], *, max_length: int = 512, batch_size: int = 32
+) -> list[float]:
+    """Reward of each text (one forward pass per batch, no gradients)."""
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    rewards: list[float] = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            ).to(device)
+            logits = model(**batch).logits[:, 0].float()
+            rewards.extend(logits.cpu().tolist())
+    return rewards
+
+
+def evaluate_reward_model(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], *, max_length: int = 512
+) -> dict[str, Any]:
+    """Held-out accuracy overall, by strength level (as Llama-2's table) and by agreement
+    level (unanimous or not), with the mean reward margin."""
+    chosen = score(
+        model, tokenizer, [_texts(tokenizer, r, "chosen") for r in rows], max_length=max_length
+    )
+    rejected = score(
+        model, tokenizer, [_texts(tokenizer, r, "rejected") for r in rows], max_length=max_length
+    )
+    diffs = [c - r for c, r in zip(chosen, rejected, strict=True)]
+
+    def accuracy(index: list[int]) -> dict[str, Any]:
+        if not index:
+            return {"n": 0, "accuracy": None}
+        right = sum(1 for i in index if diffs[i] > 0)
+        return {"n": len(index), "accuracy": round(right / len(index), 4)}
+
+    all_rows = list(range(len(rows)))
+    by_strength = {
+        name: accuracy([i for i in all_rows if rows[i].get("strength") == level])
+        for level, name in STRENGTH_NAMES.items()
+    }
+    by_agreement = {
+        "unanimous": accuracy([i for i in all_rows if rows[i].get("agreement", 1.0) >= 1.0]),
+        "majority": accuracy([i for i in all_rows if rows[i].get("agreement", 1.0) < 1.0]),
+    }
+    mean_margin = sum(diffs) / len(diffs) if diffs else math.nan
+    return {
+        **accuracy(all_rows),
+        "mean_reward_margin": round(mean_margin, 4) if diffs else None,
+        "by_strength": by_strength,
+        "by_agreement": by_agreement,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--base", type=Path, required=True, help="Model directory to start from.")
+    parser.add_argument("--train", type=Path, required=True, help="TRL-format JSONL.")
+    parser.add_argument("--eval", type=Path, help="Held-out JSONL.")
+    parser.add_argument("--out", type=Path, required=True, help="Where the model is saved.")
+    parser.add_argument("--config", type=Path, help="JSON file of RewardTrainingConfig fields.")
+    args = parser.parse_args(argv)
+    raw = json.loads(args.config.read_text()) if args.config else {}
+    try:
+        config = parse_config(raw)
+    except ConfigError as exc:
+        parser.error(f"bad config: {exc}")
+    metrics = train_reward_model(
+        base=args.base, train_file=args.train, eval_file=args.eval, out=args.out, config=config
+    )
+    print(json.dumps({"config": asdict(config), "metrics": metrics}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
