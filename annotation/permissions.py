@@ -47,3 +47,7 @@ class IsProjectAdmin(ProjectRolePermission):
 
 class IsProjectAdminOrMLEngineer(ProjectRolePermission):
     allowed_roles = frozenset({Role.PROJECT_ADMIN, Role.ML_ENGINEER})
+
+
+class IsProjectMLEngineer(ProjectRolePermission):
+    allowed_roles = frozenset({Role.ML_ENGINEER})

@@ -21,6 +21,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotation.urls")),
+    path("", include("training.urls")),
 ]
 
 urlpatterns = [

@@ -53,3 +53,75 @@ class ModelArtifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
+
+
+class RunKind(models.TextChoices):
+    REWARD = "reward", "Reward model"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class TrainingRun(models.Model):
+    """One training job. The row, not the broker, is the source of truth: a task re-delivered
+    after its worker died reads the row and resumes from the last checkpoint."""
+
+    project = models.ForeignKey(
+        "annotation.Project", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    kind = models.CharField(max_length=10, choices=RunKind.choices)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    config = models.JSONField(help_text="The validated configuration.")
+    dataset_export = models.ForeignKey(
+        "annotation.DatasetExport", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    base_artifact = models.ForeignKey(
+        ModelArtifact, on_delete=models.PROTECT, related_name="runs_started_from"
+    )
+    output_artifact = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    progress = models.FloatField(default=0.0)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Latest logged values.")
+    log_tail = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run {self.pk} ({self.status})"
+
+
+class RunMetric(models.Model):
+    """Step-level metrics of a run, as the trainer logs them."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metric_rows")
+    step = models.PositiveIntegerField()
+    values = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "step", "id"]
+        indexes = [models.Index(fields=["run", "step"])]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.step}"

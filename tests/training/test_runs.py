@@ -1,0 +1,195 @@
+"""Reward-model training runs: validated configs, project isolation, a real worker on the
+gpu queue training from an export of a synthetic preference, cancel."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from annotation import queue
+from annotation.export import create_export
+from annotation.export_options import parse_export_options
+from annotation.importing import ImportOptions, import_comparisons
+from annotation.models import Project
+from annotation.roles import Role
+from annotation.services import create_project, set_membership
+from tests.annotation.factories import jsonl
+from tests.training.test_reward import WORDS
+from training.models import ModelArtifact, RunMetric, RunStatus, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = {"learning_rate": 0.003, "epochs": 3, "batch_size": 16, "max_length": 256}
+
+
+@pytest.fixture(autouse=True)
+def _artifacts(settings: Any, tmp_path: Path) -> None:
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+
+
+def synthetic_project(make_user: Any, n: int = 300) -> tuple[Project, Any]:
+    """A project judged once per comparison by an annotator following a hidden rule: the
+    answer that ends with "thanks" is better."""
+    project = create_project(name="synthetic", overlap_k=1)
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        body = " ".join(rng.choices(WORDS, k=6))
+        good, bad = f"{body} thanks", f"{body} whatever"
+        a, b = (good, bad) if rng.random() < 0.5 else (bad, good)
+        rows.append(
+            {
+                "id": f"s{i}",
+                "prompt": " ".join(rng.choices(WORDS, k=5)) + "?",
+                "response_a": a,
+                "response_b": b,
+            }
+        )
+    import_comparisons(project=project, stream=jsonl(*rows), options=ImportOptions())
+    judge = make_user("rule-follower")
+    set_membership(project=project, user=judge, role=Role.ANNOTATOR)
+    while (lease := queue.lease_next(project_id=project.id, user=judge)) is not None:
+        left = lease.content_b if lease.swapped else lease.content_a
+        choice = "left" if left.endswith("thanks") else "right"
+        queue.submit_judgment(
+            project_id=project.id,
+            assignment_id=lease.id,
+            user=judge,
+            data=queue.JudgmentInput(choice=choice, strength=3),
+        )
+    engineer = make_user("engineer")
+    set_membership(project=project, user=engineer, role=Role.ML_ENGINEER)
+    return project, engineer
+
+
+def tiny_base() -> ModelArtifact:
+    call_command(
+        "create_tiny_models",
+        "--vocab-size",
+        "200",
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        stdout=io.StringIO(),
+    )
+    return ModelArtifact.objects.get(kind="policy")
+
+
+def test_bad_config_is_a_400_with_the_field(make_user: Any, client: Client) -> None:
+    project, engineer = synthetic_project(make_user, n=20)
+    export = create_export(project=project, options=parse_export_options({}), user=engineer)
+    base = tiny_base()
+    client.force_login(engineer)
+    response = client.post(
+        f"/api/projects/{project.id}/training-runs/",
+        {
+            "dataset_export": export.id,
+            "base_artifact": base.id,
+            "config": {"learning_rate": -1, "epochs": "lots"},
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_config"
+    assert set(response.json()["extra"]["fields"]) == {"learning_rate", "epochs"}
+    assert TrainingRun.objects.count() == 0
+
+
+def test_a_run_on_another_projects_export_is_refused(make_user: Any, client: Client) -> None:
+    project, engineer = synthetic_project(make_user, n=20)
+    export = create_export(project=project, options=parse_export_options({}), user=engineer)
+    other = create_project(name="other")
+    other_engineer = make_user("other-engineer")
+    set_membership(project=other, user=other_engineer, role=Role.ML_ENGINEER)
+    client.force_login(other_engineer)
+    response = client.post(
+        f"/api/projects/{other.id}/training-runs/",
+        {"dataset_export": export.id, "base_artifact": tiny_base().id, "config": {}},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert TrainingRun.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.PROJECT_ADMIN])
+def test_runs_are_refused_to_other_roles(make_user: Any, client: Client, role: str) -> None:
+    project = create_project(name="p")
+    user = make_user("someone")
+    set_membership(project=project, user=user, role=role)
+    client.force_login(user)
+    assert client.get(f"/api/projects/{project.id}/training-runs/").status_code == 403
+
+
+def test_cancel_of_a_queued_run(make_user: Any, client: Client, settings: Any) -> None:
+    project, engineer = synthetic_project(make_user, n=20)
+    export = create_export(project=project, options=parse_export_options({}), user=engineer)
+    from training.services import create_reward_run, request_cancel
+
+    run = create_reward_run(
+        project=project,
+        dataset_export_id=export.id,
+        base_artifact_id=tiny_base().id,
+        config={},
+        user=engineer,
+    )
+    cancelled = request_cancel(run=run)
+    assert cancelled.status == RunStatus.CANCELLED
+    from training.services import execute_reward_run
+
+    assert execute_reward_run(run.id).status == RunStatus.CANCELLED  # the row decides
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_reward_model_trains_on_a_real_gpu_queue_worker_over_redis(
+    make_user: Any, client: Client, settings: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import start_worker, stop_worker, worker_env
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the suite's broker is not Redis (make test sets it when Redis answers)")
+    project, engineer = synthetic_project(make_user)
+    export = create_export(
+        project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
+    )
+    base = tiny_base()
+    worker = start_worker(
+        worker_env(ARTIFACT_ROOT=str(settings.ARTIFACT_ROOT)),
+        queues="gpu",
+        log=tmp_path / "worker.log",
+    )
+    try:
+        client.force_login(engineer)
+        created = client.post(
+            f"/api/projects/{project.id}/training-runs/",
+            {"dataset_export": export.id, "base_artifact": base.id, "config": CONFIG},
+            content_type="application/json",
+        )
+        assert created.status_code == 201, created.content
+        url = f"/api/projects/{project.id}/training-runs/{created.json()['id']}/"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            body = client.get(url).json()
+            if body["status"] in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+    finally:
+        stop_worker(worker)
+    assert body["status"] == "succeeded", (body, (tmp_path / "worker.log").read_text()[-3000:])
+    assert body["metrics"]["eval"]["accuracy"] >= 0.9, body["metrics"]
+    artifact = ModelArtifact.objects.get(pk=body["output_artifact_id"])
+    assert artifact.kind == "reward" and artifact.dataset_export_id == export.id
+    assert artifact.parent_id == base.id
+    assert RunMetric.objects.filter(run_id=body["id"]).exists()
+    assert "training.gpu.train_reward_model" in (tmp_path / "worker.log").read_text()
+    assert json.loads(json.dumps(body["config"]))["epochs"] == 3.0

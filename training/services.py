@@ -1,0 +1,200 @@
+"""Writes of the training app: creating, running and cancelling training runs."""
+
+from __future__ import annotations
+
+import socket
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import DatasetExport, ExportStatus, Project
+from preflab.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from training.ml.reward import ConfigError, parse_config, train_reward_model
+from training.models import (
+    TERMINAL_STATUSES,
+    ArtifactKind,
+    ModelArtifact,
+    RunKind,
+    RunMetric,
+    RunStatus,
+    TrainingRun,
+)
+from training.registry import artifact_dir, register_artifact, staging_dir
+
+
+class InvalidRunConfig(InvalidInputError):
+    code = "invalid_config"
+
+
+@transaction.atomic
+def create_reward_run(
+    *, project: Project, dataset_export_id: int, base_artifact_id: int, config: Any, user: Any
+) -> TrainingRun:
+    """Validate and queue a reward-model run; the task starts once this commits."""
+    if not isinstance(config, dict):
+        raise InvalidRunConfig("config must be a JSON object.", extra={"fields": {}})
+    try:
+        parsed = parse_config(config)
+    except ConfigError as exc:
+        raise InvalidRunConfig(str(exc), extra={"fields": exc.fields}) from None
+    export = DatasetExport.objects.filter(pk=dataset_export_id).first()
+    if export is None:
+        raise NotFoundError("No such dataset export.")
+    if export.project_id != project.id:
+        raise ForbiddenError("That dataset export belongs to another project.")
+    if export.status != ExportStatus.SUCCEEDED:
+        raise ConflictError("That dataset export has not succeeded.")
+    base = ModelArtifact.objects.filter(pk=base_artifact_id).first()
+    if base is None or base.kind not in (ArtifactKind.POLICY, ArtifactKind.REWARD):
+        raise InvalidRunConfig(
+            "base_artifact must be a policy or reward model artifact.",
+            extra={"fields": {"base_artifact": "not a model artifact"}},
+        )
+    if base.project_id not in (None, project.id):
+        raise ForbiddenError("That base model belongs to another project.")
+    run = TrainingRun.objects.create(
+        project=project,
+        kind=RunKind.REWARD,
+        config=asdict(parsed),
+        dataset_export=export,
+        base_artifact=base,
+        created_by=user,
+    )
+    from training.tasks import train_reward_model as task
+
+    transaction.on_commit(lambda: task.delay(run.pk))
+    return run
+
+
+def request_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask a run to stop: a queued run is cancelled at once, a running one at its next step."""
+    if run.status in TERMINAL_STATUSES:
+        raise ConflictError(f"The run has already {run.status}.")
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def run_checkpoint_dir(run: TrainingRun) -> Path:
+    return Path(settings.ARTIFACT_ROOT) / "runs" / str(run.pk) / "checkpoints"
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    checkpoints = sorted(
+        (p for p in folder.glob("checkpoint-*") if p.is_dir()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    return checkpoints[-1] if checkpoints else None
+
+
+class RunCallback:
+    """A transformers ``TrainerCallback``: streams logs into the run row, beats the heart,
+    and stops training when a cancel was requested."""
+
+    def __init__(self, run_id: int, check_every: int = 5) -> None:
+        from transformers import TrainerCallback
+
+        self.run_id = run_id
+        self.check_every = check_every
+        parent = self
+
+        class _Callback(TrainerCallback):
+            def on_log(
+                self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
+            ) -> None:
+                parent.log(state, logs or {})
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                if state.global_step % parent.check_every == 0 and parent.cancelled(state):
+                    control.should_training_stop = True
+
+        self.callback = _Callback()
+
+    def log(self, state: Any, logs: dict[str, Any]) -> None:
+        values = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+        RunMetric.objects.create(run_id=self.run_id, step=state.global_step, values=values)
+        progress = state.global_step / state.max_steps if state.max_steps else 0.0
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            metrics=values, progress=round(min(progress, 0.99), 4), heartbeat_at=timezone.now()
+        )
+
+    def cancelled(self, state: Any) -> bool:
+        TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        return bool(
+            TrainingRun.objects.filter(pk=self.run_id)
+            .values_list("cancel_requested", flat=True)
+            .first()
+        )
+
+
+def execute_reward_run(run_id: int) -> TrainingRun:
+    """Task body: run (or resume) a reward-model run; idempotent on finished runs."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status in TERMINAL_STATUSES:
+            return run
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.worker = socket.gethostname()
+        run.started_at = run.started_at or timezone.now()
+        run.heartbeat_at = timezone.now()
+        run.save(update_fields=["status", "attempts", "worker", "started_at", "heartbeat_at"])
+    export = run.dataset_export
+    folder = Path(settings.ARTIFACT_ROOT) / export.path
+    checkpoints = run_checkpoint_dir(run)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    out = staging_dir(f"reward-run-{run.pk}")
+    callback = RunCallback(run.pk)
+    try:
+        metrics = train_reward_model(
+            base=artifact_dir(run.base_artifact),
+            train_file=folder / "train.jsonl",
+            eval_file=folder / "test.jsonl" if export.test_rows else None,
+            out=out,
+            config=parse_config(run.config),
+            callbacks=[callback.callback],
+            resume_from=last_checkpoint(checkpoints),
+            checkpoint_dir=checkpoints,
+        )
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            log_tail=traceback.format_exc()[-4000:],
+            finished_at=timezone.now(),
+        )
+        raise
+    run.refresh_from_db()
+    if run.cancel_requested:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.CANCELLED, finished_at=timezone.now()
+        )
+        run.refresh_from_db()
+        return run
+    artifact = register_artifact(
+        source=out,
+        name=f"reward-run-{run.pk}",
+        kind=ArtifactKind.REWARD,
+        parent=run.base_artifact,
+        project=run.project,
+        dataset_export=export,
+        metrics=metrics,
+        created_by=run.created_by,
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED,
+        output_artifact=artifact,
+        metrics=metrics,
+        progress=1.0,
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return run
