@@ -240,6 +240,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
     "refresh-quality": {"task": "annotation.refresh_quality", "schedule": 60.0},
+    "training-watchdog": {"task": "training.watchdog", "schedule": 60.0},
 }
 
 # --- Security (production, i.e. DEBUG off) ----------------------------------------------------
@@ -279,3 +280,4 @@ LOGGING = {
 PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", str(2 * 1024**3)))
 PREFLAB_QUALITY_RECOMPUTE_EVERY = int(os.environ.get("PREFLAB_QUALITY_RECOMPUTE_EVERY", "200"))
 PREFLAB_EXPORT_SYNC_MAX = int(os.environ.get("PREFLAB_EXPORT_SYNC_MAX", "20000"))
+PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOUT", "300"))

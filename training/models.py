@@ -95,6 +95,14 @@ class TrainingRun(models.Model):
     error = models.TextField(blank=True, default="")
     worker = models.CharField(max_length=200, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Attempts before a run whose worker keeps dying is failed."
+    )
+    on_worker_lost = models.CharField(
+        max_length=8,
+        choices=[("requeue", "Re-queue and resume"), ("fail", "Mark failed")],
+        default="requeue",
+    )
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import traceback
 from dataclasses import asdict
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,8 @@ def execute_reward_run(run_id: int) -> TrainingRun:
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.status in TERMINAL_STATUSES:
             return run
+        if run.status == RunStatus.RUNNING and heartbeat_fresh(run):
+            return run  # another worker has it (a re-delivered message)
         run.status = RunStatus.RUNNING
         run.attempts += 1
         run.worker = socket.gethostname()
@@ -198,3 +202,41 @@ def execute_reward_run(run_id: int) -> TrainingRun:
     )
     run.refresh_from_db()
     return run
+
+
+def heartbeat_fresh(run: TrainingRun) -> bool:
+    timeout = settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT
+    return (
+        run.heartbeat_at is not None
+        and (timezone.now() - run.heartbeat_at).total_seconds() < timeout
+    )
+
+
+def reap_stalled_runs() -> dict[str, list[int]]:
+    """Watchdog: a running run whose worker stopped heart-beating is re-queued (it resumes
+    from its last checkpoint) or failed, per its ``on_worker_lost`` and ``max_attempts``."""
+    from training.tasks import train_reward_model as task
+
+    cutoff = timezone.now() - timedelta(seconds=settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT)
+    requeued: list[int] = []
+    failed: list[int] = []
+    with transaction.atomic():
+        stalled = TrainingRun.objects.select_for_update(skip_locked=True).filter(
+            status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
+        )
+        for run in stalled:
+            if run.on_worker_lost == "requeue" and run.attempts < run.max_attempts:
+                run.status = RunStatus.QUEUED
+                run.save(update_fields=["status"])
+                transaction.on_commit(partial(task.delay, run.pk))
+                requeued.append(run.pk)
+            else:
+                run.status = RunStatus.FAILED
+                run.error = (
+                    f"The worker {run.worker or '?'} stopped heart-beating "
+                    f"(attempt {run.attempts} of {run.max_attempts})."
+                )
+                run.finished_at = timezone.now()
+                run.save(update_fields=["status", "error", "finished_at"])
+                failed.append(run.pk)
+    return {"requeued": requeued, "failed": failed}

@@ -12,3 +12,11 @@ def train_reward_model(run_id: int) -> dict[str, object]:
 
     run = execute_reward_run(run_id)
     return {"run_id": run.pk, "status": run.status}
+
+
+@shared_task(name="training.watchdog", acks_late=True)
+def watchdog() -> dict[str, list[int]]:
+    """Under beat: re-queue or fail runs whose worker stopped heart-beating."""
+    from training.services import reap_stalled_runs
+
+    return reap_stalled_runs()

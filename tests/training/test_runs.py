@@ -193,3 +193,90 @@ def test_reward_model_trains_on_a_real_gpu_queue_worker_over_redis(
     assert RunMetric.objects.filter(run_id=body["id"]).exists()
     assert "training.gpu.train_reward_model" in (tmp_path / "worker.log").read_text()
     assert json.loads(json.dumps(body["config"]))["epochs"] == 3.0
+
+
+def test_watchdog_fails_a_stalled_run_when_so_configured(make_user: Any, settings: Any) -> None:
+    from django.utils import timezone
+
+    from training.services import create_reward_run, reap_stalled_runs
+
+    project, engineer = synthetic_project(make_user, n=20)
+    export = create_export(project=project, options=parse_export_options({}), user=engineer)
+    run = create_reward_run(
+        project=project,
+        dataset_export_id=export.id,
+        base_artifact_id=tiny_base().id,
+        config={},
+        user=engineer,
+    )
+    stale = timezone.now() - timezone.timedelta(seconds=settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT + 5)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, heartbeat_at=stale, attempts=1, on_worker_lost="fail"
+    )
+    assert reap_stalled_runs() == {"requeued": [], "failed": [run.pk]}
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "stopped heart-beating" in run.error
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_is_resumed_from_its_checkpoint_by_the_watchdog(
+    make_user: Any, settings: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from tests.conftest import start_worker, stop_worker, worker_env
+    from training.services import create_reward_run, reap_stalled_runs, run_checkpoint_dir
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the suite's broker is not Redis (make test sets it when Redis answers)")
+    project, engineer = synthetic_project(make_user)
+    export = create_export(
+        project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
+    )
+    base = tiny_base()
+    env = worker_env(ARTIFACT_ROOT=str(settings.ARTIFACT_ROOT))
+    first = start_worker(env, queues="gpu", log=tmp_path / "worker-1.log")
+    run = create_reward_run(
+        project=project,
+        dataset_export_id=export.id,
+        base_artifact_id=base.id,
+        user=engineer,
+        config=CONFIG | {"epochs": 4, "checkpoint_steps": 10, "logging_steps": 5},
+    )
+    checkpoint = run_checkpoint_dir(run) / "checkpoint-20"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (checkpoint / "trainer_state.json").exists():
+        time.sleep(0.1)
+    assert checkpoint.exists(), (tmp_path / "worker-1.log").read_text()[-3000:]
+    os.kill(first.pid, signal.SIGKILL)  # as the OOM killer would
+    first.wait()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.output_artifact is None
+    assert not ModelArtifact.objects.filter(kind="reward").exists()
+    last_metric_before_kill = RunMetric.objects.filter(run=run).order_by("-id").first()
+    assert last_metric_before_kill is not None
+
+    settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT = 1
+    time.sleep(1.5)
+    second = start_worker(env, queues="gpu", log=tmp_path / "worker-2.log")
+    try:
+        assert reap_stalled_runs()["requeued"] == [run.pk]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                break
+            time.sleep(0.3)
+    finally:
+        stop_worker(second)
+    assert run.status == RunStatus.SUCCEEDED, (tmp_path / "worker-2.log").read_text()[-3000:]
+    assert run.attempts == 2
+    after_kill = RunMetric.objects.filter(run=run, id__gt=last_metric_before_kill.id)
+    first_after = after_kill.order_by("id").first()
+    assert first_after is not None
+    # the second attempt continued from checkpoint-20: it did not start over at step 0
+    assert first_after.step > 20, list(after_kill.values_list("step", flat=True))
+    assert ModelArtifact.objects.filter(kind="reward").count() == 1

@@ -38,6 +38,10 @@ class RewardTrainingConfig:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Trade compute for memory on large models."}
     )
+    checkpoint_steps: int = field(
+        default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
+    )
+    logging_steps: int = field(default=10, metadata={"help": "Log metrics every N steps."})
     seed: int = field(default=0, metadata={"help": "Seed of initialisation and shuffling."})
     precision: str = field(
         default="auto", metadata={"help": "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'."}
@@ -82,6 +86,8 @@ def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
         "max_length": lambda v: 8 <= v <= 131072,
         "center_rewards_coefficient": lambda v: 0 <= v <= 10,
         "max_steps": lambda v: v == -1 or v >= 1,
+        "checkpoint_steps": lambda v: v >= 1,
+        "logging_steps": lambda v: v >= 1,
         "precision": lambda v: v in ("auto", "bf16", "fp32"),
     }
     for key, check in checks.items():
@@ -145,9 +151,9 @@ def train_reward_model(
             bf16=bf16,
             use_cpu=not torch.cuda.is_available(),
             report_to=[],
-            logging_steps=10,
+            logging_steps=config.logging_steps,
             save_strategy="steps" if checkpoint_dir else "no",
-            save_steps=50,
+            save_steps=config.checkpoint_steps,
             save_total_limit=2,
             eval_strategy="no",
             disable_tqdm=True,
