@@ -280,3 +280,38 @@ def test_a_killed_worker_is_resumed_from_its_checkpoint_by_the_watchdog(
     # the second attempt continued from checkpoint-20: it did not start over at step 0
     assert first_after.step > 20, list(after_kill.values_list("step", flat=True))
     assert ModelArtifact.objects.filter(kind="reward").count() == 1
+
+
+@pytest.mark.slow
+def test_management_command_trains_in_process(make_user: Any) -> None:
+    project, engineer = synthetic_project(make_user, n=120)
+    export = create_export(
+        project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
+    )
+    base = tiny_base()
+    out = io.StringIO()
+    call_command(
+        "train_reward_model",
+        str(project.id),
+        "--export",
+        str(export.id),
+        "--base",
+        str(base.id),
+        "--user",
+        "engineer",
+        "--wait",
+        "--config",
+        json.dumps(CONFIG | {"epochs": 1}),
+        stdout=out,
+    )
+    result = json.loads(out.getvalue())
+    assert result["status"] == "succeeded"
+    assert "accuracy" in result["metrics"]["eval"]
+    assert ModelArtifact.objects.filter(kind="reward").count() == 1
+
+
+def test_admin_lists_runs_and_artifacts(make_user: Any, client: Client) -> None:
+    client.force_login(make_user("root", is_superuser=True, is_staff=True))
+    assert client.get("/admin/training/trainingrun/").status_code == 200
+    assert client.get("/admin/training/modelartifact/").status_code == 200
+    assert client.get("/admin/training/trainingrun/add/").status_code == 403
