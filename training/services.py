@@ -16,7 +16,12 @@ from django.utils import timezone
 
 from annotation.models import DatasetExport, ExportStatus, Project
 from preflab.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from training.ml.reward import ConfigError, parse_config, train_reward_model
+from training.ml.reward import (
+    ConfigError,
+    parse_config,
+    train_reward_ensemble,
+    train_reward_model,
+)
 from training.models import (
     TERMINAL_STATUSES,
     ArtifactKind,
@@ -158,15 +163,20 @@ def execute_reward_run(run_id: int) -> TrainingRun:
     out = staging_dir(f"reward-run-{run.pk}")
     callback = RunCallback(run.pk)
     try:
-        metrics = train_reward_model(
+        config = parse_config(run.config)
+        train = train_reward_ensemble if config.ensemble_size > 1 else train_reward_model
+        metrics = train(
             base=artifact_dir(run.base_artifact),
             train_file=folder / "train.jsonl",
             eval_file=folder / "test.jsonl" if export.test_rows else None,
             out=out,
-            config=parse_config(run.config),
+            config=config,
             callbacks=[callback.callback],
-            resume_from=last_checkpoint(checkpoints),
-            checkpoint_dir=checkpoints,
+            **(
+                {"resume_from": last_checkpoint(checkpoints), "checkpoint_dir": checkpoints}
+                if config.ensemble_size == 1
+                else {}
+            ),
         )
     except Exception as exc:
         TrainingRun.objects.filter(pk=run.pk).update(

@@ -135,3 +135,46 @@ def test_cli_rejects_a_bad_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "learning_rate" in result.stderr
+
+
+@pytest.mark.slow
+def test_ensemble_members_on_bootstrap_resamples_and_conservative_scores(tmp_path: Path) -> None:
+    from training.ml.reward import train_reward_ensemble
+    from training.ml.scoring import RewardScorer
+
+    train = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(240, 1))
+    held_out = write_jsonl(tmp_path / "eval.jsonl", synthetic_rows(60, 2))
+    texts = [
+        r["prompt"][0]["content"] + " " + r["chosen"][0]["content"] + " whatever"
+        for r in synthetic_rows(200, 3)
+    ]
+    base = build_causal_lm(
+        build_tokenizer(texts, tmp_path / "tok", vocab_size=200),
+        tmp_path / "base",
+        hidden=32,
+        layers=1,
+        heads=2,
+    )
+    config = parse_config(
+        {
+            "learning_rate": 0.003,
+            "epochs": 2,
+            "batch_size": 16,
+            "max_length": 256,
+            "ensemble_size": 3,
+            "ensemble_lambda": 1.0,
+        }
+    )
+    metrics = train_reward_ensemble(
+        base=base, train_file=train, eval_file=held_out, out=tmp_path / "ens", config=config
+    )
+    assert metrics["ensemble_size"] == 3 and len(metrics["members"]) == 3
+    losses = {m["train_loss"] for m in metrics["members"]}
+    assert len(losses) == 3  # different resamples and seeds train different members
+    assert metrics["eval"]["accuracy"] >= 0.8
+    scorer = RewardScorer(tmp_path / "ens", max_length=256)
+    assert scorer.size == 3
+    scores = scorer.score(["a cat thanks", "a cat whatever"])
+    assert all(s > 0 for s in scores.std)
+    conservative = scores.conservative(1.0)
+    assert all(c < m for c, m in zip(conservative, scores.mean, strict=True))

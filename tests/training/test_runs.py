@@ -315,3 +315,36 @@ def test_admin_lists_runs_and_artifacts(make_user: Any, client: Client) -> None:
     assert client.get("/admin/training/trainingrun/").status_code == 200
     assert client.get("/admin/training/modelartifact/").status_code == 200
     assert client.get("/admin/training/trainingrun/add/").status_code == 403
+
+
+@pytest.mark.slow
+def test_an_ensemble_run_registers_one_scorable_artifact(make_user: Any) -> None:
+    from training.ml.scoring import RewardScorer
+    from training.registry import artifact_dir
+
+    project, engineer = synthetic_project(make_user, n=120)
+    export = create_export(
+        project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
+    )
+    base = tiny_base()
+    out = io.StringIO()
+    call_command(
+        "train_reward_model",
+        str(project.id),
+        "--export",
+        str(export.id),
+        "--base",
+        str(base.id),
+        "--user",
+        "engineer",
+        "--wait",
+        "--config",
+        json.dumps(CONFIG | {"epochs": 1, "ensemble_size": 2}),
+        stdout=out,
+    )
+    assert json.loads(out.getvalue())["status"] == "succeeded"
+    artifact = ModelArtifact.objects.get(kind="reward")
+    assert artifact.metrics["ensemble_size"] == 2
+    scorer = RewardScorer(artifact_dir(artifact), max_length=256)
+    assert scorer.size == 2
+    assert len(scorer.score(["x thanks"]).mean) == 1

@@ -42,6 +42,12 @@ class RewardTrainingConfig:
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     logging_steps: int = field(default=10, metadata={"help": "Log metrics every N steps."})
+    ensemble_size: int = field(
+        default=1, metadata={"help": "Members trained on bootstrap resamples (1: one model)."}
+    )
+    ensemble_lambda: float = field(
+        default=1.0, metadata={"help": "Conservative score = mean − λ·std over the members."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of initialisation and shuffling."})
     precision: str = field(
         default="auto", metadata={"help": "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'."}
@@ -88,6 +94,8 @@ def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
         "max_steps": lambda v: v == -1 or v >= 1,
         "checkpoint_steps": lambda v: v >= 1,
         "logging_steps": lambda v: v >= 1,
+        "ensemble_size": lambda v: 1 <= v <= 16,
+        "ensemble_lambda": lambda v: 0 <= v <= 10,
         "precision": lambda v: v in ("auto", "bf16", "fp32"),
     }
     for key, check in checks.items():
@@ -185,6 +193,81 @@ def train_reward_model(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def train_reward_ensemble(
+    *,
+    base: Path,
+    train_file: Path,
+    eval_file: Path | None,
+    out: Path,
+    config: RewardTrainingConfig,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """K members, each on a bootstrap resample of the training rows (seeded), saved as
+    ``out/member-i`` with a manifest; evaluated as mean and as conservative mean − λ·std."""
+    import random
+    from dataclasses import replace
+
+    from training.ml.scoring import ENSEMBLE_MANIFEST, RewardScorer
+
+    rows = train_file.read_text().splitlines()
+    members: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="ensemble-"))
+    try:
+        for i in range(config.ensemble_size):
+            rng = random.Random(config.seed * 1000 + i)  # noqa: S311 - resampling
+            sample = work / f"bootstrap-{i}.jsonl"
+            sample.write_text("\n".join(rng.choices(rows, k=len(rows))) + "\n")
+            member_config = replace(config, seed=config.seed + i, ensemble_size=1)
+            metrics = train_reward_model(
+                base=base,
+                train_file=sample,
+                eval_file=eval_file,
+                out=out / f"member-{i}",
+                config=member_config,
+                callbacks=callbacks,
+            )
+            members.append(metrics)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    (out / ENSEMBLE_MANIFEST).write_text(
+        json.dumps(
+            {
+                "members": [f"member-{i}" for i in range(config.ensemble_size)],
+                "lambda": config.ensemble_lambda,
+            }
+        )
+    )
+    result: dict[str, Any] = {"members": members, "ensemble_size": config.ensemble_size}
+    if eval_file is not None:
+        import datasets
+
+        cache = Path(tempfile.mkdtemp(prefix="ensemble-eval-"))
+        try:
+            eval_rows = list(
+                datasets.load_dataset("json", data_files=str(eval_file), cache_dir=str(cache))[
+                    "train"
+                ]
+            )
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        scorer = RewardScorer(out, max_length=config.max_length)
+        chosen = scorer.score([_texts(scorer.tokenizer, r, "chosen") for r in eval_rows])
+        rejected = scorer.score([_texts(scorer.tokenizer, r, "rejected") for r in eval_rows])
+        lam = config.ensemble_lambda
+
+        def accuracy(c: list[float], r: list[float]) -> float:
+            return round(sum(1 for a, b in zip(c, r, strict=True) if a > b) / len(c), 4)
+
+        result["eval"] = {
+            "n": len(eval_rows),
+            "accuracy": accuracy(chosen.mean, rejected.mean),
+            "accuracy_conservative": accuracy(chosen.conservative(lam), rejected.conservative(lam)),
+            "mean_std": round(sum(chosen.std + rejected.std) / (2 * len(eval_rows)), 4),
+        }
+    (out / "preflab_metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def _texts(tokenizer: Any, row: dict[str, Any], side: str) -> str:
     prompt, answer = row["prompt"], row[side]
     if isinstance(prompt, list):
@@ -265,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         config = parse_config(raw)
     except ConfigError as exc:
         parser.error(f"bad config: {exc}")
-    metrics = train_reward_model(
+    train = train_reward_ensemble if config.ensemble_size > 1 else train_reward_model
+    metrics = train(
         base=args.base, train_file=args.train, eval_file=args.eval, out=args.out, config=config
     )
     print(json.dumps({"config": asdict(config), "metrics": metrics}, indent=2))
