@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -12,8 +13,12 @@ from annotation.models import Project
 from annotation.permissions import IsProjectMLEngineer
 from preflab.errors import NotFoundError
 from training import services
-from training.models import TrainingRun
-from training.serializers import CreateRewardRunSerializer, TrainingRunSerializer
+from training.models import ModelArtifact, TrainingRun
+from training.serializers import (
+    CreateRewardRunSerializer,
+    ModelArtifactSerializer,
+    TrainingRunSerializer,
+)
 
 
 def _run(project_id: int, run_id: int) -> TrainingRun:
@@ -60,3 +65,16 @@ class TrainingRunCancelView(APIView):
     def post(self, request: Request, project_id: int, run_id: int) -> Response:
         run = services.request_cancel(run=_run(project_id, run_id))
         return Response(TrainingRunSerializer(run).data)
+
+
+class ModelArtifactListView(APIView):
+    """The registry as this project sees it: its own artifacts and the shared base models."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=ModelArtifactSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        artifacts = ModelArtifact.objects.filter(
+            Q(project_id=project_id) | Q(project__isnull=True)
+        )[:500]
+        return Response({"results": ModelArtifactSerializer(artifacts, many=True).data})

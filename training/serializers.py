@@ -32,3 +32,17 @@ class TrainingRunSerializer(serializers.Serializer[Any]):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+class ModelArtifactSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    path = serializers.CharField()
+    parent_id = serializers.IntegerField(allow_null=True)
+    project_id = serializers.IntegerField(allow_null=True)
+    dataset_export_id = serializers.IntegerField(allow_null=True)
+    metrics = serializers.JSONField()
+    size_bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()

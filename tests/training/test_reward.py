@@ -178,3 +178,28 @@ def test_ensemble_members_on_bootstrap_resamples_and_conservative_scores(tmp_pat
     assert all(s > 0 for s in scores.std)
     conservative = scores.conservative(1.0)
     assert all(c < m for c, m in zip(conservative, scores.mean, strict=True))
+
+
+@pytest.mark.slow
+def test_lora_training_saves_a_plain_merged_model(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from training.ml.reward import train_reward_model
+
+    train = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(64, 1))
+    texts = [r["chosen"][0]["content"] for r in synthetic_rows(100, 3)]
+    base = build_causal_lm(
+        build_tokenizer(texts, tmp_path / "tok", vocab_size=200),
+        tmp_path / "base",
+        hidden=32,
+        layers=1,
+        heads=2,
+    )
+    config = parse_config({"lora_rank": 4, "max_steps": 2, "batch_size": 8, "max_length": 256})
+    metrics = train_reward_model(
+        base=base, train_file=train, eval_file=None, out=tmp_path / "rm", config=config
+    )
+    assert metrics["steps"] == 2
+    assert not (tmp_path / "rm" / "adapter_config.json").exists()
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
+    assert not any("lora" in name for name, _ in model.named_parameters())

@@ -348,3 +348,17 @@ def test_an_ensemble_run_registers_one_scorable_artifact(make_user: Any) -> None
     scorer = RewardScorer(artifact_dir(artifact), max_length=256)
     assert scorer.size == 2
     assert len(scorer.score(["x thanks"]).mean) == 1
+
+
+def test_artifacts_api_lists_this_projects_and_shared_models(
+    make_user: Any, client: Client
+) -> None:
+    project, engineer = synthetic_project(make_user, n=5)
+    base = tiny_base()
+    client.force_login(engineer)
+    body = client.get(f"/api/projects/{project.id}/artifacts/").json()
+    assert {a["id"] for a in body["results"]} == {base.id, base.parent_id}
+    annotator = make_user("someone-else")
+    set_membership(project=project, user=annotator, role=Role.ANNOTATOR)
+    client.force_login(annotator)
+    assert client.get(f"/api/projects/{project.id}/artifacts/").status_code == 403

@@ -42,6 +42,9 @@ class RewardTrainingConfig:
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     logging_steps: int = field(default=10, metadata={"help": "Log metrics every N steps."})
+    lora_rank: int = field(
+        default=0, metadata={"help": "Train LoRA adapters of this rank (0: full fine-tuning)."}
+    )
     ensemble_size: int = field(
         default=1, metadata={"help": "Members trained on bootstrap resamples (1: one model)."}
     )
@@ -95,6 +98,7 @@ def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
         "checkpoint_steps": lambda v: v >= 1,
         "logging_steps": lambda v: v >= 1,
         "ensemble_size": lambda v: 1 <= v <= 16,
+        "lora_rank": lambda v: 0 <= v <= 1024,
         "ensemble_lambda": lambda v: 0 <= v <= 10,
         "precision": lambda v: v in ("auto", "bf16", "fp32"),
     }
@@ -145,6 +149,18 @@ def train_reward_model(
         tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model.config.pad_token_id = tokenizer.pad_token_id
+        if config.lora_rank:
+            from peft import LoraConfig, TaskType, get_peft_model
+
+            model = get_peft_model(
+                model,
+                LoraConfig(
+                    task_type=TaskType.SEQ_CLS,
+                    r=config.lora_rank,
+                    lora_alpha=2 * config.lora_rank,
+                    lora_dropout=0.0,
+                ),
+            )
         bf16 = _use_bf16(config)
         args = RewardConfig(
             output_dir=str(checkpoint_dir or work / "checkpoints"),
@@ -176,6 +192,8 @@ def train_reward_model(
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         out.mkdir(parents=True, exist_ok=True)
         trained: Any = trainer.model
+        if config.lora_rank:  # merge the adapters: the artifact is a plain model again
+            trained = trained.merge_and_unload()
         trained.save_pretrained(out)
         tokenizer.save_pretrained(out)
         metrics: dict[str, Any] = {

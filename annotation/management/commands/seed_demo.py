@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -64,12 +65,20 @@ class Command(BaseCommand):
                     f"Demo project: {report.prompts_created} prompts, "
                     f"{report.comparisons_created} comparisons."
                 )
+        self._tiny_models()
         self.stdout.write(self.style.SUCCESS(f"Demo project #{project.id}: {project.name}"))
         self.stdout.write(f"Logins (password for all: {DEMO_PASSWORD}):")
         for username, role, is_super in USERS:
             label = "superuser" if is_super else str(Role(role).label if role else "")
             note = " (new)" if username in created_users else ""
             self.stdout.write(f"  {username:<8} {label}{note}")
+
+    def _tiny_models(self) -> None:
+        """A tiny tokenizer and policy in the registry, for training runs in the demo."""
+        from training.models import ModelArtifact
+
+        if not ModelArtifact.objects.filter(kind="policy").exists():
+            call_command("create_tiny_models", stdout=self.stdout)
 
     def _project(self) -> Project:
         project = Project.objects.filter(name=DEMO_PROJECT).first()
