@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import traceback
 from dataclasses import asdict
 from datetime import timedelta
@@ -103,14 +104,19 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 
 class RunCallback:
-    """A transformers ``TrainerCallback``: streams logs into the run row, beats the heart,
-    and stops training when a cancel was requested."""
+    """A transformers ``TrainerCallback``: streams logged metrics into the run (buffered,
+    written every couple of seconds and at the end), beats the heart, and stops training at
+    the next check after a cancel was requested."""
 
-    def __init__(self, run_id: int, check_every: int = 5) -> None:
+    def __init__(self, run_id: int, check_every_seconds: float = 2.0) -> None:
         from transformers import TrainerCallback
 
         self.run_id = run_id
-        self.check_every = check_every
+        self.check_every_seconds = check_every_seconds
+        self.last_check = time.monotonic()
+        self.pending: list[RunMetric] = []
+        self.latest: dict[str, Any] = {}
+        self.progress = 0.0
         parent = self
 
         class _Callback(TrainerCallback):
@@ -120,21 +126,36 @@ class RunCallback:
                 parent.log(state, logs or {})
 
             def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                if state.global_step % parent.check_every == 0 and parent.cancelled(state):
-                    control.should_training_stop = True
+                now = time.monotonic()
+                if now - parent.last_check >= parent.check_every_seconds:
+                    parent.last_check = now
+                    if parent.flush_and_check():
+                        control.should_training_stop = True
+
+            def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                parent.flush_and_check()  # the metrics up to a checkpoint are on record
+
+            def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                parent.flush_and_check()
 
         self.callback = _Callback()
 
     def log(self, state: Any, logs: dict[str, Any]) -> None:
         values = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
-        RunMetric.objects.create(run_id=self.run_id, step=state.global_step, values=values)
-        progress = state.global_step / state.max_steps if state.max_steps else 0.0
-        TrainingRun.objects.filter(pk=self.run_id).update(
-            metrics=values, progress=round(min(progress, 0.99), 4), heartbeat_at=timezone.now()
-        )
+        self.pending.append(RunMetric(run_id=self.run_id, step=state.global_step, values=values))
+        self.latest = values
+        if state.max_steps:
+            self.progress = round(min(state.global_step / state.max_steps, 0.99), 4)
 
-    def cancelled(self, state: Any) -> bool:
-        TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+    def flush_and_check(self) -> bool:
+        """Write buffered metrics and the heartbeat; True when a cancel was requested."""
+        if self.pending:
+            RunMetric.objects.bulk_create(self.pending)
+            self.pending = []
+        updates: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if self.latest:
+            updates.update(metrics=self.latest, progress=self.progress)
+        TrainingRun.objects.filter(pk=self.run_id).update(**updates)
         return bool(
             TrainingRun.objects.filter(pk=self.run_id)
             .values_list("cancel_requested", flat=True)

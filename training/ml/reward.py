@@ -39,7 +39,7 @@ class RewardTrainingConfig:
         default=False, metadata={"help": "Trade compute for memory on large models."}
     )
     checkpoint_steps: int = field(
-        default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
+        default=200, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     logging_steps: int = field(default=10, metadata={"help": "Log metrics every N steps."})
     lora_rank: int = field(
