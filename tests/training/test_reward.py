@@ -40,6 +40,16 @@ def synthetic_rows(n: int, seed: int) -> list[dict]:
     return rows
 
 
+def tiny_base_model(tmp_path: Path) -> Path:
+    """A tiny Llama with a tokenizer trained on texts of the synthetic task."""
+    texts = [
+        r["prompt"][0]["content"] + " " + r["chosen"][0]["content"] + " whatever"
+        for r in synthetic_rows(200, 3)
+    ]
+    tokenizer = build_tokenizer(texts, tmp_path / "tok", vocab_size=200)
+    return build_causal_lm(tokenizer, tmp_path / "base", hidden=32, layers=1, heads=2)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -56,17 +66,7 @@ def test_config_errors_name_the_field() -> None:
 def test_cli_trains_a_tiny_reward_model_to_high_held_out_accuracy(tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(400, 1))
     held_out = write_jsonl(tmp_path / "eval.jsonl", synthetic_rows(100, 2))
-    texts = [
-        r["prompt"][0]["content"] + " " + r["chosen"][0]["content"] + " whatever"
-        for r in synthetic_rows(200, 3)
-    ]
-    base = build_causal_lm(
-        build_tokenizer(texts, tmp_path / "tok", vocab_size=200),
-        tmp_path / "base",
-        hidden=32,
-        layers=1,
-        heads=2,
-    )
+    base = tiny_base_model(tmp_path)
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps({"learning_rate": 0.003, "epochs": 3, "batch_size": 16, "max_length": 256})
@@ -144,17 +144,7 @@ def test_ensemble_members_on_bootstrap_resamples_and_conservative_scores(tmp_pat
 
     train = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(240, 1))
     held_out = write_jsonl(tmp_path / "eval.jsonl", synthetic_rows(60, 2))
-    texts = [
-        r["prompt"][0]["content"] + " " + r["chosen"][0]["content"] + " whatever"
-        for r in synthetic_rows(200, 3)
-    ]
-    base = build_causal_lm(
-        build_tokenizer(texts, tmp_path / "tok", vocab_size=200),
-        tmp_path / "base",
-        hidden=32,
-        layers=1,
-        heads=2,
-    )
+    base = tiny_base_model(tmp_path)
     config = parse_config(
         {
             "learning_rate": 0.003,
