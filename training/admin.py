@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from preflab.errors import DomainError
+from training import services
 from training.models import ModelArtifact, TrainingRun
 
 
@@ -24,17 +27,67 @@ class ModelArtifactAdmin(admin.ModelAdmin[ModelArtifact]):
         return False
 
 
+class NewRewardRunForm(forms.ModelForm[TrainingRun]):
+    """Queue a reward-model run from the admin, through the same checks as the API."""
+
+    class Meta:
+        model = TrainingRun
+        fields = ["project", "dataset_export", "base_artifact", "config"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        project, export, base = (
+            data.get("project"),
+            data.get("dataset_export"),
+            data.get("base_artifact"),
+        )
+        if project and export and base:
+            try:
+                services.check_reward_run(
+                    project=project,
+                    dataset_export_id=export.pk,
+                    base_artifact_id=base.pk,
+                    config=data.get("config") or {},
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(f"{exc.message} {exc.extra or ''}".strip()) from None
+        return data
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
-    """Runs are created through the API or ``manage.py train_reward_model``; read-only here."""
+    """Runs are queued here (add), through the API or ``manage.py train_reward_model``;
+    an existing run is read-only."""
 
     list_display = ["id", "project", "kind", "status", "progress", "attempts", "created_at"]
     list_filter = ["kind", "status", "project"]
     search_fields = ["worker", "error"]
     raw_id_fields = ["project", "dataset_export", "base_artifact", "output_artifact"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = NewRewardRunForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return NewRewardRunForm.Meta.fields
+        return super().get_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: TrainingRun, form: Any, change: bool) -> None:
+        if change:
+            return
+        run = services.create_reward_run(
+            project=obj.project,
+            dataset_export_id=obj.dataset_export_id,
+            base_artifact_id=obj.base_artifact_id,
+            config=obj.config or {},
+            user=request.user,
+        )
+        obj.pk = run.pk
+        obj.refresh_from_db()
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -19,6 +19,7 @@ from annotation.models import DatasetExport, ExportStatus, Project
 from preflab.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from training.ml.reward import (
     ConfigError,
+    RewardTrainingConfig,
     parse_config,
     train_reward_ensemble,
     train_reward_model,
@@ -39,11 +40,10 @@ class InvalidRunConfig(InvalidInputError):
     code = "invalid_config"
 
 
-@transaction.atomic
-def create_reward_run(
-    *, project: Project, dataset_export_id: int, base_artifact_id: int, config: Any, user: Any
-) -> TrainingRun:
-    """Validate and queue a reward-model run; the task starts once this commits."""
+def check_reward_run(
+    *, project: Project, dataset_export_id: int, base_artifact_id: int, config: Any
+) -> tuple[RewardTrainingConfig, DatasetExport, ModelArtifact]:
+    """Validate a reward-model run's inputs (raises a typed error naming what is wrong)."""
     if not isinstance(config, dict):
         raise InvalidRunConfig("config must be a JSON object.", extra={"fields": {}})
     try:
@@ -65,6 +65,20 @@ def create_reward_run(
         )
     if base.project_id not in (None, project.id):
         raise ForbiddenError("That base model belongs to another project.")
+    return parsed, export, base
+
+
+@transaction.atomic
+def create_reward_run(
+    *, project: Project, dataset_export_id: int, base_artifact_id: int, config: Any, user: Any
+) -> TrainingRun:
+    """Validate and queue a reward-model run; the task starts once this commits."""
+    parsed, export, base = check_reward_run(
+        project=project,
+        dataset_export_id=dataset_export_id,
+        base_artifact_id=base_artifact_id,
+        config=config,
+    )
     run = TrainingRun.objects.create(
         project=project,
         kind=RunKind.REWARD,

@@ -310,11 +310,23 @@ def test_management_command_trains_in_process(make_user: Any) -> None:
     assert ModelArtifact.objects.filter(kind="reward").count() == 1
 
 
-def test_admin_lists_runs_and_artifacts(make_user: Any, client: Client) -> None:
+def test_admin_lists_runs_and_queues_a_new_one(make_user: Any, client: Client) -> None:
+    project, engineer = synthetic_project(make_user, n=20)
+    export = create_export(project=project, options=parse_export_options({}), user=engineer)
+    base = tiny_base()
     client.force_login(make_user("root", is_superuser=True, is_staff=True))
-    assert client.get("/admin/training/trainingrun/").status_code == 200
     assert client.get("/admin/training/modelartifact/").status_code == 200
-    assert client.get("/admin/training/trainingrun/add/").status_code == 403
+    assert client.get("/admin/training/trainingrun/add/").status_code == 200
+    form = {"project": project.id, "dataset_export": export.id, "base_artifact": base.id}
+    bad = client.post("/admin/training/trainingrun/add/", form | {"config": '{"epochs": -1}'})
+    assert bad.status_code == 200 and b"epochs" in bad.content
+    assert TrainingRun.objects.count() == 0
+    good = client.post("/admin/training/trainingrun/add/", form | {"config": '{"epochs": 1}'})
+    assert good.status_code == 302
+    run = TrainingRun.objects.get()
+    assert run.status == RunStatus.QUEUED and run.config["epochs"] == 1.0
+    assert run.created_by.username == "root"
+    assert client.get("/admin/training/trainingrun/").status_code == 200
 
 
 @pytest.mark.slow
