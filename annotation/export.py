@@ -28,7 +28,6 @@ from numpy.typing import NDArray
 from annotation import agreement as ag
 from annotation.export_options import ExportOptions, InvalidExportOptions
 from annotation.models import (
-    AnnotatorExclusion,
     Batch,
     Comparison,
     DatasetExport,
@@ -36,6 +35,7 @@ from annotation.models import (
     Project,
 )
 from annotation.quality import load_judgments
+from annotation.selectors import excluded_annotator_ids
 
 LABELS = ("A", "B", "tie", "both_bad")
 ProgressFn = Callable[[float], None]
@@ -78,21 +78,13 @@ def check_batches(project: Project, options: ExportOptions) -> None:
         )
 
 
-def _excluded(project: Project) -> list[int]:
-    return list(
-        AnnotatorExclusion.objects.filter(project=project, revoked_at__isnull=True).values_list(
-            "annotator_id", flat=True
-        )
-    )
-
-
 def dawid_skene_consensus(project: Project, options: ExportOptions) -> Consensus:
     """Dawid–Skene over the filtered judgments (needs them all in memory, unlike majority)."""
     from annotation.consensus import dawid_skene  # crowd-kit is large: only when asked for
 
     j = load_judgments(project.id)
     keep = np.ones(len(j), dtype=bool)
-    excluded = _excluded(project)
+    excluded = excluded_annotator_ids(project_id=project.id)
     if excluded:
         keep &= ~np.isin(j.annotator, excluded)
     if options.batches:
@@ -153,7 +145,7 @@ def _stream_rows(
     ids_agg, choices_agg, strengths_agg = _aggregate_sql()
     where = ["j.project_id = %s"]
     params: list[Any] = [project.id]
-    excluded = _excluded(project)
+    excluded = excluded_annotator_ids(project_id=project.id)
     if excluded:
         where.append("j.annotator_id NOT IN (" + ", ".join(["%s"] * len(excluded)) + ")")
         params.extend(excluded)

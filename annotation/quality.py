@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -19,14 +19,15 @@ from numpy.typing import NDArray
 
 from annotation import agreement as ag
 from annotation.models import (
-    AnnotatorExclusion,
     Batch,
     Comparison,
     Judgment,
     Project,
     QualitySnapshot,
 )
+from annotation.selectors import excluded_annotator_ids
 
+EPOCH = date(1970, 1, 1)
 KAPPA_MAX_ANNOTATORS = 30
 KAPPA_MIN_COMMON = 10
 FLAG_LABELS = ("low_gold_accuracy", "low_consensus_agreement", "too_fast", "position_bias")
@@ -137,18 +138,14 @@ def _agreement_block(j: JudgmentArrays, mask: NDArray[np.bool_]) -> dict[str, An
     }
 
 
-def _monday(epoch: int) -> str:
-    day = datetime.fromtimestamp(epoch, UTC).date()
-    return (day - timedelta(days=day.weekday())).isoformat()
+def _day_iso(day: int) -> str:
+    """Days since 1970-01-01 as an ISO date."""
+    return (EPOCH + timedelta(days=int(day))).isoformat()
 
 
 def compute_payload(project: Project, j: JudgmentArrays) -> dict[str, Any]:
     """Everything the dashboard shows, from the arrays (pure apart from names and sizes)."""
-    excluded_ids = set(
-        AnnotatorExclusion.objects.filter(project=project, revoked_at__isnull=True).values_list(
-            "annotator_id", flat=True
-        )
-    )
+    excluded_ids = set(excluded_annotator_ids(project_id=project.id))
     included = (
         ~np.isin(j.annotator, list(excluded_ids)) if excluded_ids else np.ones(len(j), dtype=bool)
     )
@@ -187,38 +184,34 @@ def compute_payload(project: Project, j: JudgmentArrays) -> dict[str, Any]:
     batch_names = dict(Batch.objects.filter(project=project).values_list("id", "name"))
     batches = []
     for batch_id in sorted(set(totals) | set(np.unique(j.batch[regular]).tolist())):
-        mask = counted & (j.batch == batch_id)
+        in_batch = j.batch == batch_id
+        judged = int((in_batch & regular).sum())
         row = totals.get(batch_id, {"n": 0, "needed": 0})
         batches.append(
             {
                 "batch_id": int(batch_id),
                 "name": batch_names.get(batch_id, f"batch {batch_id}"),
-                "judgments": int(((j.batch == batch_id) & regular).sum()),
+                "judgments": judged,
                 "comparisons": int(row["n"]),
-                "coverage": _round(
-                    int(((j.batch == batch_id) & regular).sum()) / row["needed"]
-                    if row["needed"]
-                    else None
-                ),
-                **_agreement_block(j, mask),
+                "coverage": _round(judged / row["needed"] if row["needed"] else None),
+                **_agreement_block(j, counted & in_batch),
             }
         )
 
+    days = (j.created // 86400).astype(np.int64)  # UTC days since 1970-01-01 (a Thursday)
+    mondays = days - (days + 3) % 7
     weeks = []
-    week_of = (
-        np.array([_monday(int(t)) for t in j.created], dtype=object)
-        if len(j)
-        else np.array([], dtype=object)
-    )
-    for week in sorted(set(week_of.tolist())):
-        mask = counted & (week_of == week)
+    for monday, count in zip(*np.unique(mondays, return_counts=True), strict=True):
+        in_week = mondays == monday
         weeks.append(
-            {"week": week, "judgments": int((week_of == week).sum()), **_agreement_block(j, mask)}
+            {
+                "week": _day_iso(monday),
+                "judgments": int(count),
+                **_agreement_block(j, counted & in_week),
+            }
         )
-
-    days = (j.created // 86400).astype(np.int64)
     throughput = [
-        {"day": datetime.fromtimestamp(int(d) * 86400, UTC).date().isoformat(), "judgments": int(n)}
+        {"day": _day_iso(d), "judgments": int(n)}
         for d, n in zip(*np.unique(days, return_counts=True), strict=True)
     ]
 

@@ -93,6 +93,15 @@ def quality_view(*, project_id: int) -> dict[str, Any]:
     }
 
 
+def excluded_annotator_ids(*, project_id: int) -> list[int]:
+    """Annotators whose judgments are currently left out of consensus and exports."""
+    return list(
+        AnnotatorExclusion.objects.filter(
+            project_id=project_id, revoked_at__isnull=True
+        ).values_list("annotator_id", flat=True)
+    )
+
+
 def exclusions_of(*, project_id: int) -> QuerySet[AnnotatorExclusion]:
     return AnnotatorExclusion.objects.filter(project_id=project_id).select_related(
         "annotator", "created_by", "revoked_by"
