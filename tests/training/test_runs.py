@@ -282,8 +282,8 @@ def test_a_killed_worker_is_resumed_from_its_checkpoint_by_the_watchdog(
     assert ModelArtifact.objects.filter(kind="reward").count() == 1
 
 
-@pytest.mark.slow
-def test_management_command_trains_in_process(make_user: Any) -> None:
+def train_with_the_command(make_user: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """``manage.py train_reward_model --wait`` on a small synthetic project; its JSON output."""
     project, engineer = synthetic_project(make_user, n=120)
     export = create_export(
         project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
@@ -301,10 +301,15 @@ def test_management_command_trains_in_process(make_user: Any) -> None:
         "engineer",
         "--wait",
         "--config",
-        json.dumps(CONFIG | {"epochs": 1}),
+        json.dumps(CONFIG | config),
         stdout=out,
     )
-    result = json.loads(out.getvalue())
+    return dict(json.loads(out.getvalue()))
+
+
+@pytest.mark.slow
+def test_management_command_trains_in_process(make_user: Any) -> None:
+    result = train_with_the_command(make_user, {"epochs": 1})
     assert result["status"] == "succeeded"
     assert "accuracy" in result["metrics"]["eval"]
     assert ModelArtifact.objects.filter(kind="reward").count() == 1
@@ -334,27 +339,8 @@ def test_an_ensemble_run_registers_one_scorable_artifact(make_user: Any) -> None
     from training.ml.scoring import RewardScorer
     from training.registry import artifact_dir
 
-    project, engineer = synthetic_project(make_user, n=120)
-    export = create_export(
-        project=project, options=parse_export_options({"test_fraction": 0.2}), user=engineer
-    )
-    base = tiny_base()
-    out = io.StringIO()
-    call_command(
-        "train_reward_model",
-        str(project.id),
-        "--export",
-        str(export.id),
-        "--base",
-        str(base.id),
-        "--user",
-        "engineer",
-        "--wait",
-        "--config",
-        json.dumps(CONFIG | {"epochs": 1, "ensemble_size": 2}),
-        stdout=out,
-    )
-    assert json.loads(out.getvalue())["status"] == "succeeded"
+    result = train_with_the_command(make_user, {"epochs": 1, "ensemble_size": 2})
+    assert result["status"] == "succeeded"
     artifact = ModelArtifact.objects.get(kind="reward")
     assert artifact.metrics["ensemble_size"] == 2
     scorer = RewardScorer(artifact_dir(artifact), max_length=256)
