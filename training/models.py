@@ -57,6 +57,14 @@ class ModelArtifact(models.Model):
 
 class RunKind(models.TextChoices):
     REWARD = "reward", "Reward model"
+    PPO = "ppo", "PPO policy optimization"
+    GRPO = "grpo", "GRPO policy optimization (TRL)"
+    RLOO = "rloo", "RLOO policy optimization (TRL)"
+    DPO = "dpo", "DPO on a dataset export (TRL)"
+    GENERATE = "generate", "Candidate generation into a batch"
+
+
+POLICY_KINDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
 
 
 class RunStatus(models.TextChoices):
@@ -81,10 +89,40 @@ class TrainingRun(models.Model):
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     config = models.JSONField(help_text="The validated configuration.")
     dataset_export = models.ForeignKey(
-        "annotation.DatasetExport", on_delete=models.PROTECT, related_name="training_runs"
+        "annotation.DatasetExport",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="training_runs",
+        help_text="Training data (reward and DPO runs).",
     )
     base_artifact = models.ForeignKey(
-        ModelArtifact, on_delete=models.PROTECT, related_name="runs_started_from"
+        ModelArtifact,
+        on_delete=models.PROTECT,
+        related_name="runs_started_from",
+        help_text="The model trained from (the policy that generates, for generation).",
+    )
+    reward_artifact = models.ForeignKey(
+        ModelArtifact,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs_scored_by",
+        help_text="The reward model (or ensemble) of PPO/GRPO/RLOO and reward-based pairing.",
+    )
+    compare_artifact = models.ForeignKey(
+        ModelArtifact,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Generation: the previous policy its candidates are paired against.",
+    )
+    prompt_ids = models.JSONField(
+        default=list, blank=True, help_text="Prompts used (empty: all the project's prompts)."
+    )
+    output_batch = models.ForeignKey(
+        "annotation.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     output_artifact = models.ForeignKey(
         ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

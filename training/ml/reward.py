@@ -12,9 +12,13 @@ import json
 import math
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from training.ml.config import Check, ConfigError, parse_dataclass
+
+PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
 
 STRENGTH_NAMES = {4: "significantly", 3: "better", 2: "slightly", 1: "negligibly"}
 
@@ -57,66 +61,35 @@ class RewardTrainingConfig:
     )
 
 
-class ConfigError(ValueError):
-    """A bad configuration; ``fields`` names each bad field."""
-
-    def __init__(self, fields_: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields_.items()))
-        self.fields = fields_
+REWARD_CHECKS: dict[str, Check] = {
+    "learning_rate": lambda v: 0 < v < 1,
+    "epochs": lambda v: 0 < v <= 1000,
+    "batch_size": lambda v: 1 <= v <= 4096,
+    "max_length": lambda v: 8 <= v <= 131072,
+    "center_rewards_coefficient": lambda v: 0 <= v <= 10,
+    "max_steps": lambda v: v == -1 or v >= 1,
+    "checkpoint_steps": lambda v: v >= 1,
+    "logging_steps": lambda v: v >= 1,
+    "ensemble_size": lambda v: 1 <= v <= 16,
+    "lora_rank": lambda v: 0 <= v <= 1024,
+    "ensemble_lambda": lambda v: 0 <= v <= 10,
+    "precision": PRECISION_CHECK,
+}
 
 
 def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
     """Validate a JSON object into a config; every problem is named by field."""
-    known = {f.name: f for f in fields(RewardTrainingConfig)}
-    errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        spec = known.get(key)
-        if spec is None:
-            errors[key] = "unknown option"
-            continue
-        default: Any = spec.default
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if ok and isinstance(default, int) and not isinstance(default, bool):
-                ok = float(value).is_integer()
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            errors[key] = f"must be a {type(default).__name__}"
-            continue
-        values[key] = type(default)(value) if not isinstance(default, bool) else value
-    checks = {
-        "learning_rate": lambda v: 0 < v < 1,
-        "epochs": lambda v: 0 < v <= 1000,
-        "batch_size": lambda v: 1 <= v <= 4096,
-        "max_length": lambda v: 8 <= v <= 131072,
-        "center_rewards_coefficient": lambda v: 0 <= v <= 10,
-        "max_steps": lambda v: v == -1 or v >= 1,
-        "checkpoint_steps": lambda v: v >= 1,
-        "logging_steps": lambda v: v >= 1,
-        "ensemble_size": lambda v: 1 <= v <= 16,
-        "lora_rank": lambda v: 0 <= v <= 1024,
-        "ensemble_lambda": lambda v: 0 <= v <= 10,
-        "precision": lambda v: v in ("auto", "bf16", "fp32"),
-    }
-    for key, check in checks.items():
-        if key in values and not check(values[key]):
-            errors[key] = "out of range" if key != "precision" else "must be auto, bf16 or fp32"
-    if errors:
-        raise ConfigError(errors)
-    return RewardTrainingConfig(**values)
+    return parse_dataclass(RewardTrainingConfig, raw, REWARD_CHECKS)
 
 
-def _use_bf16(config: RewardTrainingConfig) -> bool:
+def use_bf16(precision: str) -> bool:
+    """bf16 for ``auto`` on a CUDA device that supports it; ``bf16`` without one is an error."""
     import torch
 
-    if config.precision == "fp32":
+    if precision == "fp32":
         return False
     available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if config.precision == "bf16" and not available:
+    if precision == "bf16" and not available:
         raise ConfigError({"precision": "bf16 needs a CUDA device that supports it"})
     return available
 
@@ -161,7 +134,7 @@ def train_reward_model(
                     lora_dropout=0.0,
                 ),
             )
-        bf16 = _use_bf16(config)
+        bf16 = use_bf16(config.precision)
         args = RewardConfig(
             output_dir=str(checkpoint_dir or work / "checkpoints"),
             learning_rate=config.learning_rate,
@@ -269,8 +242,8 @@ def train_reward_ensemble(
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         scorer = RewardScorer(out, max_length=config.max_length)
-        chosen = scorer.score([_texts(scorer.tokenizer, r, "chosen") for r in eval_rows])
-        rejected = scorer.score([_texts(scorer.tokenizer, r, "rejected") for r in eval_rows])
+        chosen = scorer.score([pair_text(scorer.tokenizer, r, "chosen") for r in eval_rows])
+        rejected = scorer.score([pair_text(scorer.tokenizer, r, "rejected") for r in eval_rows])
         lam = config.ensemble_lambda
 
         def accuracy(c: list[float], r: list[float]) -> float:
@@ -286,7 +259,7 @@ def train_reward_ensemble(
     return result
 
 
-def _texts(tokenizer: Any, row: dict[str, Any], side: str) -> str:
+def pair_text(tokenizer: Any, row: dict[str, Any], side: str) -> str:
     prompt, answer = row["prompt"], row[side]
     if isinstance(prompt, list):
         return str(tokenizer.apply_chat_template(prompt + answer, tokenize=False))
@@ -322,10 +295,10 @@ def evaluate_reward_model(
     """Held-out accuracy overall, by strength level (as Llama-2's table) and by agreement
     level (unanimous or not), with the mean reward margin."""
     chosen = score(
-        model, tokenizer, [_texts(tokenizer, r, "chosen") for r in rows], max_length=max_length
+        model, tokenizer, [pair_text(tokenizer, r, "chosen") for r in rows], max_length=max_length
     )
     rejected = score(
-        model, tokenizer, [_texts(tokenizer, r, "rejected") for r in rows], max_length=max_length
+        model, tokenizer, [pair_text(tokenizer, r, "rejected") for r in rows], max_length=max_length
     )
     diffs = [c - r for c, r in zip(chosen, rejected, strict=True)]
 

@@ -1,0 +1,66 @@
+"""Validation of training configurations: a JSON object into a frozen dataclass, every
+problem named by field. Each algorithm's config is a dataclass whose fields carry a ``help``
+text and whose ranges are given as ``checks``. Plain Python: imports no Django."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Check = Callable[[Any], bool] | tuple[Callable[[Any], bool], str]
+
+
+class ConfigError(ValueError):
+    """A bad configuration; ``fields`` names each bad field."""
+
+    def __init__(self, fields_: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields_.items()))
+        self.fields = fields_
+
+
+def parse_dataclass(cls: type[T], raw: Mapping[str, Any], checks: Mapping[str, Check]) -> T:
+    """Build ``cls`` from ``raw``: unknown keys, wrong types and values failing their check
+    (``check`` or ``(check, message)``) are reported together in one :class:`ConfigError`."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError({"config": "must be a JSON object"})
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = known.get(key)
+        if spec is None:
+            errors[key] = "unknown option"
+            continue
+        default: Any = spec.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and isinstance(default, int):
+                ok = float(value).is_integer()
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            errors[key] = f"must be a {type(default).__name__}"
+            continue
+        values[key] = value if isinstance(default, bool) else type(default)(value)
+    for key, check in checks.items():
+        if key not in values:
+            continue
+        test, message = check if isinstance(check, tuple) else (check, "out of range")
+        if not test(values[key]):
+            errors[key] = message
+    if errors:
+        raise ConfigError(errors)
+    return cls(**values)
+
+
+def describe(cls: type[Any]) -> list[dict[str, Any]]:
+    """Each field's name, default and help text (for forms and ``--help``)."""
+    return [
+        {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
+        for f in fields(cls)
+    ]
