@@ -1,0 +1,638 @@
+"""PPO for language models against a reward model (or ensemble), with a frozen reference,
+a value model initialized from the reward model, per-token KL shaping with an adaptive or
+fixed coefficient, GAE and clipped losses. Plain Python: imports no Django; the Celery task
+calls the same :func:`train_ppo`.
+
+    python -m training.ml.ppo --policy DIR --reward DIR --prompts FILE.jsonl --out DIR \\
+        [--config config.json]
+
+The saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.ppo_math import (
+    AdaptiveKLController,
+    FixedKLController,
+    RunningMoments,
+    entropy_from_logits,
+    explained_variance,
+    gae,
+    kl_per_token,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    shaped_rewards,
+    value_loss,
+)
+from training.ml.prompts import Prompt, load_prompts, render_exchange, render_prompt, stop_token_ids
+from training.ml.reward import PRECISION_CHECK, use_bf16
+
+
+def _opt(default: Any, help_: str) -> Any:
+    return field(default=default, metadata={"help": help_})
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    total_episodes: int = _opt(1024, "Rollouts (prompt → response) in the whole run.")
+    batch_size: int = _opt(64, "Episodes per PPO step (one rollout batch).")
+    mini_batch_size: int = _opt(16, "Episodes per gradient step.")
+    ppo_epochs: int = _opt(4, "Passes over each rollout batch.")
+    max_new_tokens: int = _opt(24, "Longest response sampled.")
+    temperature: float = _opt(0.7, "Sampling temperature (log-probs use the same).")
+    top_p: float = _opt(1.0, "Nucleus sampling (1: off).")
+    missing_eos_penalty: float = _opt(1.0, "Subtracted from the score of a response with no EOS.")
+    learning_rate: float = _opt(1e-4, "Policy AdamW learning rate.")
+    value_learning_rate: float = _opt(3e-4, "Value model AdamW learning rate.")
+    value_warmup_steps: int = _opt(0, "Rollouts that train only the value model first.")
+    kl_estimator: str = _opt("k1", "Per-token KL estimator: k1 (log p − log q) or k3.")
+    kl_coef: float = _opt(0.05, "KL penalty β (the initial one when adaptive).")
+    adaptive_kl: bool = _opt(True, "Adapt β towards target_kl (Ziegler et al.).")
+    target_kl: float = _opt(3.0, "Target KL per response, in nats (adaptive only).")
+    kl_horizon: int = _opt(10000, "Episodes over which β closes the gap to the target.")
+    kl_hard_stop: float = _opt(50.0, "Stop the run when the mean KL exceeds this (nats).")
+    normalize_reward: bool = _opt(True, "Scale scores by running mean and std.")
+    reward_clip: float = _opt(5.0, "Clip normalized scores to ±this (0: off).")
+    ensemble_lambda: float = _opt(1.0, "Ensembles: score = mean − λ·std over members.")
+    gamma: float = _opt(1.0, "Discount.")
+    lam: float = _opt(0.95, "GAE λ.")
+    whiten_advantages: bool = _opt(True, "Zero-mean, unit-variance advantages per batch.")
+    cliprange: float = _opt(0.2, "Policy ratio clip ε.")
+    cliprange_value: float = _opt(0.2, "Value clip ε.")
+    vf_coef: float = _opt(0.1, "Weight of the value loss.")
+    max_grad_norm: float = _opt(1.0, "Global gradient-norm clip per model.")
+    max_approx_kl: float = _opt(0.1, "End a PPO epoch early above this approx KL (0: off).")
+    lora_rank: int = _opt(0, "Train LoRA adapters of this rank on the policy (0: full).")
+    seed: int = _opt(0, "Seed of sampling, shuffling and initialization.")
+    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    checkpoint_steps: int = _opt(0, "Save a resumable checkpoint every N steps (0: off).")
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.total_episodes // self.batch_size)
+
+
+PPO_CHECKS: dict[str, Check] = {
+    "total_episodes": lambda v: 1 <= v <= 10_000_000,
+    "batch_size": lambda v: 1 <= v <= 4096,
+    "mini_batch_size": lambda v: 1 <= v <= 4096,
+    "ppo_epochs": lambda v: 1 <= v <= 64,
+    "max_new_tokens": lambda v: 1 <= v <= 8192,
+    "temperature": lambda v: 0 < v <= 10,
+    "top_p": lambda v: 0 < v <= 1,
+    "missing_eos_penalty": lambda v: 0 <= v <= 100,
+    "learning_rate": lambda v: 0 < v < 1,
+    "value_learning_rate": lambda v: 0 < v < 1,
+    "value_warmup_steps": lambda v: 0 <= v <= 10_000,
+    "kl_estimator": (lambda v: v in ("k1", "k3"), "must be k1 or k3"),
+    "kl_coef": lambda v: 0 <= v <= 100,
+    "target_kl": lambda v: 0 < v <= 1000,
+    "kl_horizon": lambda v: v >= 1,
+    "kl_hard_stop": lambda v: v > 0,
+    "reward_clip": lambda v: v >= 0,
+    "ensemble_lambda": lambda v: 0 <= v <= 10,
+    "gamma": lambda v: 0 <= v <= 1,
+    "lam": lambda v: 0 <= v <= 1,
+    "cliprange": lambda v: 0 < v < 1,
+    "cliprange_value": lambda v: v > 0,
+    "vf_coef": lambda v: 0 <= v <= 100,
+    "max_grad_norm": lambda v: v > 0,
+    "max_approx_kl": lambda v: v >= 0,
+    "lora_rank": lambda v: 0 <= v <= 1024,
+    "precision": PRECISION_CHECK,
+    "checkpoint_steps": lambda v: v >= 0,
+}
+
+
+def parse_ppo_config(raw: dict[str, Any]) -> PPOConfig:
+    """Validate a JSON object into a PPO config; every problem is named by field."""
+    config = parse_dataclass(PPOConfig, raw, PPO_CHECKS)
+    if config.mini_batch_size > config.batch_size:
+        raise ConfigError({"mini_batch_size": "must not exceed batch_size"})
+    if config.batch_size > config.total_episodes:
+        raise ConfigError({"batch_size": "must not exceed total_episodes"})
+    return config
+
+
+class KLExplosion(RuntimeError):
+    """The policy drifted past ``kl_hard_stop``: the run stops rather than save it."""
+
+
+StepCallback = Callable[[int, int, dict[str, float]], bool]
+"""Called after each step with (step, total steps, metrics); True asks the run to stop."""
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    config = getattr(model, "config", None)
+    for name in ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "attn_pdrop"):
+        if config is not None and isinstance(getattr(config, name, None), float):
+            setattr(config, name, 0.0)
+
+
+class ValueModel(torch.nn.Module):
+    """A transformer backbone with a scalar head applied at every position."""
+
+    def __init__(self, backbone: torch.nn.Module, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    @classmethod
+    def from_reward_model(cls, reward_model: Any) -> ValueModel:
+        """Backbone and score head copied from a sequence-classification reward model."""
+        backbone = getattr(reward_model, reward_model.base_model_prefix)
+        return cls(copy.deepcopy(backbone), copy.deepcopy(reward_model.score))
+
+    @classmethod
+    def from_causal_lm(cls, policy: Any) -> ValueModel:
+        """Backbone of the policy and a zero-initialized head (reward tokenizer differs)."""
+        backbone = getattr(policy, policy.base_model_prefix)
+        head = torch.nn.Linear(policy.config.hidden_size, 1, bias=False)
+        torch.nn.init.zeros_(head.weight)
+        return cls(copy.deepcopy(backbone), head)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
+    ) -> torch.Tensor:
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).last_hidden_state
+        return self.head(hidden).squeeze(-1).float()
+
+
+@dataclass
+class Rollout:
+    """One batch of episodes with everything the PPO epochs need (no gradients)."""
+
+    input_ids: torch.Tensor  # [B, Q + R] query (left-padded) then response (right-padded)
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    query_length: int
+    mask: torch.Tensor  # [B, R] response tokens, stop token included
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    scores: torch.Tensor  # raw (after the missing-EOS penalty)
+    finished: torch.Tensor
+    texts: list[str]
+    entropy: float
+
+
+def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    return (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+
+
+def _response_logprobs(
+    model: Any, batch: Rollout | dict[str, Any], query_length: int, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of the response tokens (and the logits that gave them) under ``model``."""
+    get = batch.__getitem__ if isinstance(batch, dict) else batch.__getattribute__
+    input_ids = get("input_ids")
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=get("attention_mask"),
+        position_ids=get("position_ids"),
+    ).logits[:, query_length - 1 : -1]
+    logits = logits.float() / temperature
+    tokens = input_ids[:, query_length:]
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return logprobs, logits
+
+
+class PPOTrainer:
+    """Holds the four roles and runs rollouts and PPO updates."""
+
+    def __init__(
+        self,
+        *,
+        policy_dir: Path,
+        reward_dir: Path,
+        prompts: list[Prompt],
+        config: PPOConfig,
+        device: str | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from training.ml.scoring import RewardScorer
+
+        self.config = config
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.bf16 = use_bf16(config.precision)
+        random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.rng = random.Random(config.seed)  # noqa: S311 - prompt order
+        self.prompts = prompts
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(policy_dir)
+        self.tokenizer.padding_side = "left"
+        self.stop_ids = stop_token_ids(self.tokenizer)
+        policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir)
+        disable_dropout(policy)
+        if config.lora_rank:
+            from peft import LoraConfig, TaskType, get_peft_model
+
+            policy = get_peft_model(
+                policy,
+                LoraConfig(
+                    task_type=TaskType.CAUSAL_LM,
+                    r=config.lora_rank,
+                    lora_alpha=2 * config.lora_rank,
+                    lora_dropout=0.0,
+                    target_modules="all-linear",
+                ),
+            )
+            self.reference: Any = None  # the adapters disabled
+        else:
+            self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        self.policy: Any = policy.to(self.device)
+        if self.reference is not None:
+            self.reference.to(self.device)
+        self.scorer = RewardScorer(reward_dir, device=self.device)
+        reward_model = self.scorer.models[0]
+        same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
+        value = (
+            ValueModel.from_reward_model(reward_model)
+            if same_vocab
+            else ValueModel.from_causal_lm(policy)
+        )
+        disable_dropout(value)
+        self.value = value.to(self.device).float()
+        self.policy_optimizer = torch.optim.AdamW(
+            [p for p in self.policy.parameters() if p.requires_grad], lr=config.learning_rate
+        )
+        self.value_optimizer = torch.optim.AdamW(
+            self.value.parameters(), lr=config.value_learning_rate
+        )
+        self.kl_controller: AdaptiveKLController | FixedKLController = (
+            AdaptiveKLController(config.kl_coef, config.target_kl, config.kl_horizon)
+            if config.adaptive_kl
+            else FixedKLController(config.kl_coef)
+        )
+        self.moments = RunningMoments()
+        self.step = 0
+        self.timings = {"generation": 0.0, "scoring": 0.0, "training": 0.0}
+
+    # --- rollout ------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16)
+
+    def _reference_logprobs(self, batch: dict[str, Any], query_length: int) -> torch.Tensor:
+        if self.reference is not None:
+            return _response_logprobs(self.reference, batch, query_length, self.config.temperature)[
+                0
+            ]
+        with self.policy.disable_adapter():
+            return _response_logprobs(self.policy, batch, query_length, self.config.temperature)[0]
+
+    @torch.no_grad()
+    def rollout(self, prompts: list[Prompt]) -> Rollout:
+        """Sample one response per prompt and compute log-probs, values and scores."""
+        config, tokenizer = self.config, self.tokenizer
+        started = time.perf_counter()
+        self.policy.eval()
+        queries = tokenizer(
+            [render_prompt(tokenizer, p) for p in prompts], return_tensors="pt", padding=True
+        ).to(self.device)
+        with self._autocast():
+            output = self.policy.generate(
+                **queries,
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                top_k=0,
+                max_new_tokens=config.max_new_tokens,
+                eos_token_id=self.stop_ids,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        query_length = queries["input_ids"].shape[1]
+        responses = output[:, query_length:]
+        is_stop = torch.isin(responses, torch.tensor(self.stop_ids, device=self.device))
+        finished = is_stop.any(dim=1)
+        first_stop = torch.where(finished, is_stop.int().argmax(dim=1), responses.shape[1] - 1)
+        positions = torch.arange(responses.shape[1], device=self.device)
+        mask = (positions.unsqueeze(0) <= first_stop.unsqueeze(1)).float()
+        responses = torch.where(mask.bool(), responses, tokenizer.pad_token_id)
+        input_ids = torch.cat([queries["input_ids"], responses], dim=1)
+        attention_mask = torch.cat([queries["attention_mask"], mask.long()], dim=1)
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": _positions(attention_mask),
+        }
+        self.timings["generation"] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        kept = (mask.sum(dim=1) - finished.float()).long().tolist()  # the stop token dropped
+        texts = [
+            tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+            for row, n in zip(responses, kept, strict=True)
+        ]
+        scored = self.scorer.score(
+            [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
+        )
+        raw = scored.conservative(config.ensemble_lambda) if self.scorer.size > 1 else scored.mean
+        scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
+        scores = scores - config.missing_eos_penalty * (~finished).float()
+        with self._autocast():
+            logprobs, logits = _response_logprobs(
+                self.policy, batch, query_length, config.temperature
+            )
+            entropy = masked_mean(entropy_from_logits(logits), mask).item()
+            ref_logprobs = self._reference_logprobs(batch, query_length)
+            values = self.value(**batch)[:, query_length - 1 : -1]
+        self.timings["scoring"] += time.perf_counter() - started
+        return Rollout(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=batch["position_ids"],
+            query_length=query_length,
+            mask=mask,
+            logprobs=logprobs.float(),
+            ref_logprobs=ref_logprobs.float(),
+            values=values.float() * mask,
+            scores=scores,
+            finished=finished,
+            texts=texts,
+            entropy=entropy,
+        )
+
+    # --- update -------------------------------------------------------------------------
+
+    def train_step(self, prompts: list[Prompt]) -> dict[str, float]:
+        """One rollout and the PPO epochs over it; returns the step's metrics."""
+        config = self.config
+        rollout = self.rollout(prompts)
+        started = time.perf_counter()
+        mask = rollout.mask
+        kl = kl_per_token(rollout.logprobs, rollout.ref_logprobs, config.kl_estimator) * mask
+        sequence_kl = kl.sum(dim=1).mean().item()
+        if sequence_kl > config.kl_hard_stop:
+            raise KLExplosion(
+                f"mean KL {sequence_kl:.2f} nats exceeds kl_hard_stop={config.kl_hard_stop} "
+                f"at step {self.step + 1}"
+            )
+        scores = rollout.scores
+        if config.normalize_reward:
+            self.moments.update(scores)
+            scores = (scores - self.moments.mean) / self.moments.std
+        if config.reward_clip:
+            scores = scores.clamp(-config.reward_clip, config.reward_clip)
+        kl_coef = self.kl_controller.value
+        rewards = shaped_rewards(scores, kl, mask, kl_coef)
+        advantages, returns = gae(rewards, rollout.values, mask, config.gamma, config.lam)
+        if config.whiten_advantages:
+            advantages = masked_whiten(advantages, mask)
+        update_policy = self.step >= config.value_warmup_steps
+        stats = self._ppo_epochs(rollout, advantages, returns, update_policy)
+        self.kl_controller.update(sequence_kl, config.batch_size)
+        self.timings["training"] += time.perf_counter() - started
+        self.step += 1
+        lengths = mask.sum(dim=1)
+        return {
+            "reward": rollout.scores.mean().item(),
+            "reward_normalized": scores.mean().item(),
+            "kl": sequence_kl,
+            "kl_coef": kl_coef,
+            "entropy": rollout.entropy,
+            "response_length": lengths.float().mean().item(),
+            "eos_rate": rollout.finished.float().mean().item(),
+            "explained_variance": explained_variance(rollout.values, returns, mask),
+            **stats,
+        }
+
+    def _ppo_epochs(
+        self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, update_policy: bool
+    ) -> dict[str, float]:
+        config = self.config
+        self.policy.train()
+        self.value.train()
+        totals: dict[str, float] = {
+            "policy_loss": 0.0,
+            "value_loss": 0.0,
+            "clip_fraction": 0.0,
+            "value_clip_fraction": 0.0,
+            "approx_kl": 0.0,
+        }
+        updates = 0
+        epochs_done = 0
+        size = len(rollout.texts)
+        q = rollout.query_length
+        for _ in range(config.ppo_epochs):
+            order = torch.randperm(size, device=self.device)
+            stop_epoch = False
+            for start in range(0, size, config.mini_batch_size):
+                index = order[start : start + config.mini_batch_size]
+                mb = {
+                    "input_ids": rollout.input_ids[index],
+                    "attention_mask": rollout.attention_mask[index],
+                    "position_ids": rollout.position_ids[index],
+                }
+                mask = rollout.mask[index]
+                with self._autocast():
+                    values = self.value(**mb)[:, q - 1 : -1]
+                    vloss, vclip = value_loss(
+                        values,
+                        rollout.values[index],
+                        returns[index],
+                        mask,
+                        config.cliprange_value,
+                    )
+                    loss = config.vf_coef * vloss
+                    if update_policy:
+                        logprobs, _ = _response_logprobs(self.policy, mb, q, config.temperature)
+                        pl = policy_loss(
+                            logprobs,
+                            rollout.logprobs[index],
+                            advantages[index],
+                            mask,
+                            config.cliprange,
+                        )
+                        loss = loss + pl.loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.value.parameters(), config.max_grad_norm)
+                self.value_optimizer.step()
+                self.value_optimizer.zero_grad(set_to_none=True)
+                totals["value_loss"] += vloss.item()
+                totals["value_clip_fraction"] += vclip
+                if update_policy:
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for p in self.policy.parameters() if p.requires_grad],
+                        config.max_grad_norm,
+                    )
+                    self.policy_optimizer.step()
+                    self.policy_optimizer.zero_grad(set_to_none=True)
+                    totals["policy_loss"] += pl.loss.item()
+                    totals["clip_fraction"] += pl.clip_fraction
+                    totals["approx_kl"] += pl.approx_kl
+                    stop_epoch = bool(config.max_approx_kl) and pl.approx_kl > config.max_approx_kl
+                updates += 1
+                if stop_epoch:
+                    break
+            epochs_done += 1
+            if stop_epoch:
+                break
+        averaged = {k: v / max(updates, 1) for k, v in totals.items()}
+        return averaged | {"ppo_epochs_done": float(epochs_done)}
+
+    # --- the run ------------------------------------------------------------------------
+
+    def next_prompts(self) -> list[Prompt]:
+        return [self.rng.choice(self.prompts) for _ in range(self.config.batch_size)]
+
+    def save_checkpoint(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {
+            "step": self.step,
+            "policy": self.policy.state_dict(),
+            "value": self.value.state_dict(),
+            "policy_optimizer": self.policy_optimizer.state_dict(),
+            "value_optimizer": self.value_optimizer.state_dict(),
+            "kl_coef": self.kl_controller.value,
+            "moments": self.moments.state(),
+            "rng": self.rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        partial = folder / "ppo-state.pt.partial"
+        torch.save(state, partial)
+        partial.replace(folder / "ppo-state.pt")  # never a half-written checkpoint
+
+    def load_checkpoint(self, folder: Path) -> bool:
+        path = folder / "ppo-state.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.step = int(state["step"])
+        self.policy.load_state_dict(state["policy"])
+        self.value.load_state_dict(state["value"])
+        self.policy_optimizer.load_state_dict(state["policy_optimizer"])
+        self.value_optimizer.load_state_dict(state["value_optimizer"])
+        self.kl_controller.value = float(state["kl_coef"])
+        self.moments.load(state["moments"])
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    def save_policy(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        policy = self.policy.merge_and_unload() if self.config.lora_rank else self.policy
+        policy.save_pretrained(out)
+        self.tokenizer.padding_side = "right"
+        self.tokenizer.save_pretrained(out)
+        self.tokenizer.padding_side = "left"
+
+
+def train_ppo(
+    *,
+    policy: Path,
+    reward: Path,
+    prompts: list[Prompt],
+    out: Path,
+    config: PPOConfig,
+    on_step: StepCallback | None = None,
+    checkpoint_dir: Path | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Run PPO, save the policy to ``out`` and return the metrics (with the per-step history).
+
+    With ``checkpoint_dir`` the run resumes from the last checkpoint there. ``on_step`` may
+    return True to stop early (a cancel); the policy trained so far is still saved.
+    """
+    trainer = PPOTrainer(
+        policy_dir=policy, reward_dir=reward, prompts=prompts, config=config, device=device
+    )
+    resumed = checkpoint_dir is not None and trainer.load_checkpoint(checkpoint_dir)
+    history: list[dict[str, float]] = []
+    stopped = False
+    started = time.perf_counter()
+    while trainer.step < config.steps:
+        metrics = trainer.train_step(trainer.next_prompts())
+        metrics["step"] = trainer.step
+        metrics["episodes"] = trainer.step * config.batch_size
+        history.append(metrics)
+        if (
+            checkpoint_dir is not None
+            and config.checkpoint_steps
+            and (trainer.step % config.checkpoint_steps == 0)
+        ):
+            trainer.save_checkpoint(checkpoint_dir)
+        if on_step is not None and on_step(trainer.step, config.steps, metrics):
+            stopped = True
+            break
+    wall = time.perf_counter() - started
+    trainer.save_policy(out)
+    episodes = len(history) * config.batch_size
+    final = history[-1] if history else {}
+    result: dict[str, Any] = {
+        "algorithm": "ppo",
+        "steps": trainer.step,
+        "episodes": trainer.step * config.batch_size,
+        "resumed": bool(resumed),
+        "stopped_early": stopped,
+        "precision": "bf16" if trainer.bf16 else "fp32",
+        "device": trainer.device,
+        "wall_seconds": round(wall, 3),
+        "episodes_per_second": round(episodes / wall, 2) if wall > 0 else None,
+        "time_share": {
+            k: round(v / max(sum(trainer.timings.values()), 1e-9), 4)
+            for k, v in trainer.timings.items()
+        },
+        "final": {k: round(v, 6) for k, v in final.items()},
+        "history": history,
+    }
+    (out / "preflab_metrics.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--policy", type=Path, required=True, help="Starting policy directory.")
+    parser.add_argument("--reward", type=Path, required=True, help="Reward model or ensemble.")
+    parser.add_argument("--prompts", type=Path, required=True, help='JSONL of {"prompt": …}.')
+    parser.add_argument("--out", type=Path, required=True, help="Where the policy is saved.")
+    parser.add_argument("--config", type=Path, help="JSON file of PPOConfig fields.")
+    parser.add_argument("--checkpoints", type=Path, help="Resumable checkpoint folder.")
+    args = parser.parse_args(argv)
+    try:
+        config = parse_ppo_config(json.loads(args.config.read_text()) if args.config else {})
+        prompts = load_prompts(args.prompts)
+    except ConfigError as exc:
+        parser.error(f"bad config: {exc}")
+
+    def report(step: int, total: int, metrics: dict[str, float]) -> bool:
+        shown = {k: round(metrics[k], 4) for k in ("reward", "kl", "kl_coef", "entropy")}
+        print(json.dumps({"step": step, "of": total, **shown}), flush=True)
+        return False
+
+    result = train_ppo(
+        policy=args.policy,
+        reward=args.reward,
+        prompts=prompts,
+        out=args.out,
+        config=config,
+        on_step=report,
+        checkpoint_dir=args.checkpoints,
+    )
+    summary = {k: v for k, v in result.items() if k != "history"}
+    print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
