@@ -1,0 +1,284 @@
+"""PPO end to end on the synthetic gold-rule task (tiny models, CPU): it raises the gold
+reward significantly with the KL under its target; LoRA, checkpoints and resume, the
+missing-EOS penalty, the KL hard stop, config errors and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from scipy.stats import mannwhitneyu
+
+from training.ml.config import ConfigError
+from training.ml.ppo import KLExplosion, PPOTrainer, parse_ppo_config, train_ppo
+from training.ml.prompts import render_prompt, stop_token_ids
+from training.ml.reward import parse_config, train_reward_model
+from training.ml.synthetic import (
+    PolicyShape,
+    build_synthetic_policy,
+    gold_preference_rows,
+    gold_score,
+    prompt_rows,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Starting policy, a reward model trained on gold-labelled pairs, prompts."""
+    root = tmp_path_factory.mktemp("ppo-task")
+    policy = build_synthetic_policy(root / "policy", shape=PolicyShape(pretrain_steps=150))
+    train = root / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in gold_preference_rows(1200, 1)))
+    test = root / "test.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in gold_preference_rows(200, 2)))
+    metrics = train_reward_model(
+        base=policy,
+        train_file=train,
+        eval_file=test,
+        out=root / "reward",
+        config=parse_config(
+            {"learning_rate": 3e-3, "epochs": 2, "batch_size": 32, "max_length": 64}
+        ),
+    )
+    assert metrics["eval"]["accuracy"] > 0.85  # the proxy learned the gold rule
+    prompts_file = root / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps(r) + "\n" for r in prompt_rows(100, 5)))
+    return {
+        "root": root,
+        "policy": policy,
+        "reward": root / "reward",
+        "prompts": [r["prompt"] for r in prompt_rows(100, 5)],
+        "prompts_file": prompts_file,
+    }
+
+
+def sample_gold(policy: Path, *, n: int = 256, seed: int = 0) -> list[float]:
+    """Gold rewards of ``n`` samples of a saved policy (fresh prompts, temperature 0.7)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(policy).eval()
+    prompts = [r["prompt"] for r in prompt_rows(n, 99)]
+    batch = tokenizer(
+        [render_prompt(tokenizer, p) for p in prompts], return_tensors="pt", padding=True
+    )
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        output = model.generate(
+            **batch,
+            do_sample=True,
+            temperature=0.7,
+            top_k=0,
+            max_new_tokens=24,
+            eos_token_id=stop_token_ids(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    width = batch["input_ids"].shape[1]
+    return [gold_score(tokenizer.decode(row[width:], skip_special_tokens=True)) for row in output]
+
+
+def test_ppo_raises_the_gold_reward_with_kl_under_its_target(
+    task: dict[str, Any], tmp_path: Path
+) -> None:
+    config = parse_ppo_config(
+        {
+            "total_episodes": 1024,
+            "learning_rate": 5e-5,
+            "kl_coef": 0.1,
+            "target_kl": 4.0,
+            "kl_horizon": 1000,
+        }
+    )
+    seen: list[int] = []
+    result = train_ppo(
+        policy=task["policy"],
+        reward=task["reward"],
+        prompts=task["prompts"],
+        out=tmp_path / "out",
+        config=config,
+        on_step=lambda step, total, metrics: seen.append(step) is not None,
+    )
+    assert seen == list(range(1, 17))
+    history = result["history"]
+    assert len(history) == 16
+    for key in (
+        "reward",
+        "reward_normalized",
+        "kl",
+        "kl_coef",
+        "entropy",
+        "clip_fraction",
+        "approx_kl",
+        "value_loss",
+        "explained_variance",
+        "response_length",
+        "eos_rate",
+    ):
+        assert key in history[-1], key
+    assert history[0]["kl"] == pytest.approx(0.0, abs=1e-4)  # the policy starts at the reference
+    assert history[-1]["reward"] > history[0]["reward"] + 0.5  # the proxy reward went up
+    final_kl = sum(h["kl"] for h in history[-3:]) / 3
+    assert final_kl < config.target_kl
+
+    before = sample_gold(task["policy"], seed=1)
+    after = sample_gold(tmp_path / "out", seed=2)
+    gain = sum(after) / len(after) - sum(before) / len(before)
+    assert gain > 0.15, gain
+    assert mannwhitneyu(after, before, alternative="greater").pvalue < 1e-6
+    saved = json.loads((tmp_path / "out" / "preflab_metrics.json").read_text())
+    assert saved["steps"] == 16
+    assert 0 < saved["time_share"]["generation"] < 1
+
+
+def test_lora_policy_starts_at_its_reference_and_saves_a_plain_model(
+    task: dict[str, Any], tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    config = parse_ppo_config(
+        {"total_episodes": 32, "batch_size": 16, "mini_batch_size": 8, "lora_rank": 4}
+    )
+    result = train_ppo(
+        policy=task["policy"],
+        reward=task["reward"],
+        prompts=task["prompts"],
+        out=tmp_path / "lora",
+        config=config,
+    )
+    assert result["steps"] == 2
+    assert result["history"][0]["kl"] == pytest.approx(0.0, abs=1e-4)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "lora")
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    start = AutoModelForCausalLM.from_pretrained(task["policy"])
+    changed = [
+        name
+        for (name, a), (_, b) in zip(
+            model.named_parameters(), start.named_parameters(), strict=True
+        )
+        if not torch.equal(a, b)
+    ]
+    assert changed  # the merged adapters moved the weights
+
+
+def test_checkpoint_resume_continues_where_the_run_stopped(
+    task: dict[str, Any], tmp_path: Path
+) -> None:
+    config = parse_ppo_config(
+        {"total_episodes": 64, "batch_size": 16, "mini_batch_size": 8, "checkpoint_steps": 1}
+    )
+    checkpoints = tmp_path / "checkpoints"
+    first = train_ppo(
+        policy=task["policy"],
+        reward=task["reward"],
+        prompts=task["prompts"],
+        out=tmp_path / "first",
+        config=config,
+        checkpoint_dir=checkpoints,
+        on_step=lambda step, total, metrics: step >= 2,  # a cancel after step 2
+    )
+    assert first["steps"] == 2 and first["stopped_early"]
+    assert (checkpoints / "ppo-state.pt").exists()
+    assert not (checkpoints / "ppo-state.pt.partial").exists()
+    second = train_ppo(
+        policy=task["policy"],
+        reward=task["reward"],
+        prompts=task["prompts"],
+        out=tmp_path / "second",
+        config=config,
+        checkpoint_dir=checkpoints,
+    )
+    assert second["resumed"]
+    assert second["steps"] == 4
+    assert [h["step"] for h in second["history"]] == [3, 4]
+
+
+def test_missing_eos_is_penalized(task: dict[str, Any]) -> None:
+    config = parse_ppo_config(
+        {"total_episodes": 8, "batch_size": 8, "mini_batch_size": 8, "max_new_tokens": 2}
+    )
+    prompts = task["prompts"][:8]
+    scores = {}
+    for penalty in (0.0, 2.5):
+        trainer = PPOTrainer(
+            policy_dir=task["policy"],
+            reward_dir=task["reward"],
+            prompts=prompts,
+            config=replace(config, missing_eos_penalty=penalty),
+        )
+        rollout = trainer.rollout(prompts)
+        assert not rollout.finished.any()  # two tokens are too few to finish
+        assert rollout.mask.sum().item() == 16
+        scores[penalty] = rollout.scores
+    assert torch.allclose(scores[2.5], scores[0.0] - 2.5)
+
+
+def test_kl_hard_stop_ends_the_run(task: dict[str, Any], tmp_path: Path) -> None:
+    config = parse_ppo_config(
+        {
+            "total_episodes": 64,
+            "batch_size": 16,
+            "mini_batch_size": 4,
+            "learning_rate": 0.01,
+            "kl_hard_stop": 0.5,
+            "max_approx_kl": 0.0,
+        }
+    )
+    with pytest.raises(KLExplosion, match="kl_hard_stop"):
+        train_ppo(
+            policy=task["policy"],
+            reward=task["reward"],
+            prompts=task["prompts"],
+            out=tmp_path / "exploded",
+            config=config,
+        )
+    assert not (tmp_path / "exploded").exists()  # nothing saved from an exploded policy
+
+
+def test_config_errors_name_every_bad_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_ppo_config({"kl_estimator": "k2", "gamma": 2, "ppo_epochs": "four", "colour": 1})
+    assert set(caught.value.fields) == {"kl_estimator", "gamma", "ppo_epochs", "colour"}
+    with pytest.raises(ConfigError) as caught:
+        parse_ppo_config({"batch_size": 8, "mini_batch_size": 16})
+    assert "mini_batch_size" in caught.value.fields
+    assert parse_ppo_config({}).steps == 16
+
+
+def test_cli_trains_and_rejects_bad_configs(task: dict[str, Any], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"cliprange": 3}))
+    args = [
+        sys.executable,
+        "-m",
+        "training.ml.ppo",
+        "--policy",
+        str(task["policy"]),
+        "--reward",
+        str(task["reward"]),
+        "--prompts",
+        str(task["prompts_file"]),
+        "--out",
+        str(tmp_path / "cli"),
+    ]
+    refused = subprocess.run(
+        [*args, "--config", str(bad)], cwd=REPO, capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert "cliprange" in refused.stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"total_episodes": 16, "batch_size": 8, "mini_batch_size": 8}))
+    done = subprocess.run(
+        [*args, "--config", str(good)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout[done.stdout.index("{\n") :])["metrics"]["steps"] == 2
+    assert (tmp_path / "cli" / "model.safetensors").exists()
