@@ -90,7 +90,7 @@ def main() -> None:
     from tests.annotation.factories import jsonl
     from training.models import ModelArtifact, TrainingRun
     from training.registry import artifact_dir
-    from training.services import create_reward_run, execute_reward_run
+    from training.reward_runs import create_reward_run, execute_reward_run
 
     rng = random.Random(0)
     project = create_project(name="reward bench", overlap_k=1)

@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from preflab.errors import DomainError
-from training import services
 from training.models import ModelArtifact, TrainingRun
+from training.reward_runs import check_reward_run, create_reward_run
 
 
 @admin.register(ModelArtifact)
@@ -34,6 +34,10 @@ class NewRewardRunForm(forms.ModelForm[TrainingRun]):
         model = TrainingRun
         fields = ["project", "dataset_export", "base_artifact", "config"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset_export"].required = True  # optional on the model (policy runs)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         project, export, base = (
@@ -43,7 +47,7 @@ class NewRewardRunForm(forms.ModelForm[TrainingRun]):
         )
         if project and export and base:
             try:
-                services.check_reward_run(
+                check_reward_run(
                     project=project,
                     dataset_export_id=export.pk,
                     base_artifact_id=base.pk,
@@ -62,7 +66,15 @@ class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
     list_display = ["id", "project", "kind", "status", "progress", "attempts", "created_at"]
     list_filter = ["kind", "status", "project"]
     search_fields = ["worker", "error"]
-    raw_id_fields = ["project", "dataset_export", "base_artifact", "output_artifact"]
+    raw_id_fields = [
+        "project",
+        "dataset_export",
+        "base_artifact",
+        "reward_artifact",
+        "compare_artifact",
+        "output_artifact",
+        "output_batch",
+    ]
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -77,9 +89,9 @@ class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
         return super().get_fields(request, obj)
 
     def save_model(self, request: HttpRequest, obj: TrainingRun, form: Any, change: bool) -> None:
-        if change:
+        if change or obj.dataset_export_id is None:
             return
-        run = services.create_reward_run(
+        run = create_reward_run(
             project=obj.project,
             dataset_export_id=obj.dataset_export_id,
             base_artifact_id=obj.base_artifact_id,

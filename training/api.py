@@ -1,6 +1,9 @@
-"""Training API (ML engineers of the project): reward-model runs."""
+"""Training API (ML engineers of the project): runs of every kind, their metrics, the
+registry."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
@@ -11,14 +14,51 @@ from rest_framework.views import APIView
 
 from annotation.models import Project
 from annotation.permissions import IsProjectMLEngineer
-from preflab.errors import NotFoundError
-from training import services
-from training.models import ModelArtifact, TrainingRun
+from preflab.errors import InvalidInputError, NotFoundError
+from training.generation_runs import create_generation_run
+from training.models import ModelArtifact, RunKind, RunMetric, TrainingRun
+from training.policy_runs import create_policy_run
+from training.reward_runs import create_reward_run
+from training.run_lifecycle import request_cancel
 from training.serializers import (
-    CreateRewardRunSerializer,
+    CreateRunSerializer,
     ModelArtifactSerializer,
+    RunMetricSerializer,
     TrainingRunSerializer,
 )
+
+MAX_METRIC_ROWS = 5000
+
+
+def create_run(project: Project, data: dict[str, Any], user: Any) -> TrainingRun:
+    """Queue a run of the requested kind through its service."""
+    kind = data["kind"]
+    common = {"project": project, "base_artifact_id": data["base_artifact"], "user": user}
+    if kind == RunKind.REWARD:
+        if data.get("dataset_export") is None:
+            raise InvalidInputError(
+                "dataset_export is required for a reward run.",
+                extra={"fields": {"dataset_export": "required"}},
+            )
+        return create_reward_run(
+            dataset_export_id=data["dataset_export"], config=data["config"], **common
+        )
+    if kind == RunKind.GENERATE:
+        return create_generation_run(
+            config=data["config"],
+            reward_artifact_id=data.get("reward_artifact"),
+            compare_artifact_id=data.get("compare_artifact"),
+            prompt_ids=data.get("prompt_ids"),
+            **common,
+        )
+    return create_policy_run(
+        kind=kind,
+        config=data["config"],
+        reward_artifact_id=data.get("reward_artifact"),
+        dataset_export_id=data.get("dataset_export"),
+        prompt_ids=data.get("prompt_ids"),
+        **common,
+    )
 
 
 def _run(project_id: int, run_id: int) -> TrainingRun:
@@ -36,17 +76,11 @@ class TrainingRunListView(APIView):
         runs = TrainingRun.objects.filter(project_id=project_id)[:200]
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
 
-    @extend_schema(request=CreateRewardRunSerializer, responses={201: TrainingRunSerializer})
+    @extend_schema(request=CreateRunSerializer, responses={201: TrainingRunSerializer})
     def post(self, request: Request, project_id: int) -> Response:
-        data = CreateRewardRunSerializer(data=request.data)
+        data = CreateRunSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = services.create_reward_run(
-            project=Project.objects.get(pk=project_id),
-            dataset_export_id=data.validated_data["dataset_export"],
-            base_artifact_id=data.validated_data["base_artifact"],
-            config=data.validated_data["config"],
-            user=request.user,
-        )
+        run = create_run(Project.objects.get(pk=project_id), data.validated_data, request.user)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -63,8 +97,26 @@ class TrainingRunCancelView(APIView):
 
     @extend_schema(request=None, responses=TrainingRunSerializer)
     def post(self, request: Request, project_id: int, run_id: int) -> Response:
-        run = services.request_cancel(run=_run(project_id, run_id))
+        run = request_cancel(run=_run(project_id, run_id))
         return Response(TrainingRunSerializer(run).data)
+
+
+class TrainingRunMetricsView(APIView):
+    """The run's step metrics in step order (``?after=STEP`` for the rows after a step)."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=RunMetricSerializer(many=True))
+    def get(self, request: Request, project_id: int, run_id: int) -> Response:
+        run = _run(project_id, run_id)
+        after = request.query_params.get("after", "")
+        rows = RunMetric.objects.filter(run=run)
+        if after:
+            if not after.isdigit():
+                raise InvalidInputError("after must be a step number.")
+            rows = rows.filter(step__gt=int(after))
+        rows = rows.order_by("step", "id")[:MAX_METRIC_ROWS]
+        return Response({"results": RunMetricSerializer(rows, many=True).data})
 
 
 class ModelArtifactListView(APIView):

@@ -6,10 +6,38 @@ from typing import Any
 
 from rest_framework import serializers
 
+from training.models import RunKind
 
-class CreateRewardRunSerializer(serializers.Serializer[Any]):
-    dataset_export = serializers.IntegerField(min_value=1)
-    base_artifact = serializers.IntegerField(min_value=1)
+
+class CreateRunSerializer(serializers.Serializer[Any]):
+    """A run of any kind; which of the inputs are required depends on the kind."""
+
+    kind = serializers.ChoiceField(choices=RunKind.choices, default=RunKind.REWARD)
+    base_artifact = serializers.IntegerField(
+        min_value=1, help_text="The model trained from (the generating policy for generate)."
+    )
+    dataset_export = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="reward and dpo runs."
+    )
+    reward_artifact = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="ppo, grpo, rloo; generate with best_vs_worst or uncertain pairing.",
+    )
+    compare_artifact = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="generate with new_vs_previous pairing: the previous policy.",
+    )
+    prompt_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=True,
+        max_length=100_000,
+        help_text="Prompts of ppo, grpo, rloo and generate runs (default: all).",
+    )
     config = serializers.JSONField(required=False, default=dict)
 
 
@@ -19,9 +47,13 @@ class TrainingRunSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField()
     status = serializers.CharField()
     config = serializers.JSONField()
-    dataset_export_id = serializers.IntegerField()
+    dataset_export_id = serializers.IntegerField(allow_null=True)
     base_artifact_id = serializers.IntegerField()
+    reward_artifact_id = serializers.IntegerField(allow_null=True)
+    compare_artifact_id = serializers.IntegerField(allow_null=True)
+    prompt_count = serializers.SerializerMethodField()
     output_artifact_id = serializers.IntegerField(allow_null=True)
+    output_batch_id = serializers.IntegerField(allow_null=True)
     progress = serializers.FloatField()
     metrics = serializers.JSONField()
     error = serializers.CharField(allow_blank=True)
@@ -32,6 +64,9 @@ class TrainingRunSerializer(serializers.Serializer[Any]):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_prompt_count(self, run: Any) -> int:
+        return len(run.prompt_ids)
 
 
 class ModelArtifactSerializer(serializers.Serializer[Any]):
@@ -45,4 +80,10 @@ class ModelArtifactSerializer(serializers.Serializer[Any]):
     metrics = serializers.JSONField()
     size_bytes = serializers.IntegerField()
     sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class RunMetricSerializer(serializers.Serializer[Any]):
+    step = serializers.IntegerField()
+    values = serializers.JSONField()
     created_at = serializers.DateTimeField()

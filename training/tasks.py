@@ -1,4 +1,5 @@
-"""Celery tasks of the training app; ``training.gpu.*`` tasks are routed to the gpu queue."""
+"""Celery tasks of the training app; ``training.gpu.*`` tasks are routed to the gpu queue.
+Each takes a run id: the run row decides what is left to do (finished runs are left alone)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,34 @@ from celery import shared_task
 
 @shared_task(name="training.gpu.train_reward_model", acks_late=True)
 def train_reward_model(run_id: int) -> dict[str, object]:
-    """Run or resume a reward-model run (the run row decides; finished runs are left alone)."""
-    from training.services import execute_reward_run
+    """Run or resume a reward-model run."""
+    from training.reward_runs import execute_reward_run
 
     run = execute_reward_run(run_id)
     return {"run_id": run.pk, "status": run.status}
 
 
+@shared_task(name="training.gpu.train_policy", acks_late=True)
+def train_policy(run_id: int) -> dict[str, object]:
+    """Run a PPO / GRPO / RLOO / DPO run (PPO resumes from its last checkpoint)."""
+    from training.policy_runs import execute_policy_run
+
+    run = execute_policy_run(run_id)
+    return {"run_id": run.pk, "status": run.status}
+
+
+@shared_task(name="training.gpu.generate_candidates", acks_late=True)
+def generate_candidates(run_id: int) -> dict[str, object]:
+    """Sample candidates from a policy and publish them as a batch of comparisons."""
+    from training.generation_runs import execute_generation_run
+
+    run = execute_generation_run(run_id)
+    return {"run_id": run.pk, "status": run.status, "batch_id": run.output_batch_id}
+
+
 @shared_task(name="training.watchdog", acks_late=True)
 def watchdog() -> dict[str, list[int]]:
     """Under beat: re-queue or fail runs whose worker stopped heart-beating."""
-    from training.services import reap_stalled_runs
+    from training.run_lifecycle import reap_stalled_runs
 
     return reap_stalled_runs()

@@ -132,7 +132,8 @@ def test_runs_are_refused_to_other_roles(make_user: Any, client: Client, role: s
 def test_cancel_of_a_queued_run(make_user: Any, client: Client, settings: Any) -> None:
     project, engineer = synthetic_project(make_user, n=20)
     export = create_export(project=project, options=parse_export_options({}), user=engineer)
-    from training.services import create_reward_run, request_cancel
+    from training.reward_runs import create_reward_run
+    from training.run_lifecycle import request_cancel
 
     run = create_reward_run(
         project=project,
@@ -143,7 +144,7 @@ def test_cancel_of_a_queued_run(make_user: Any, client: Client, settings: Any) -
     )
     cancelled = request_cancel(run=run)
     assert cancelled.status == RunStatus.CANCELLED
-    from training.services import execute_reward_run
+    from training.reward_runs import execute_reward_run
 
     assert execute_reward_run(run.id).status == RunStatus.CANCELLED  # the row decides
 
@@ -198,7 +199,8 @@ def test_reward_model_trains_on_a_real_gpu_queue_worker_over_redis(
 def test_watchdog_fails_a_stalled_run_when_so_configured(make_user: Any, settings: Any) -> None:
     from django.utils import timezone
 
-    from training.services import create_reward_run, reap_stalled_runs
+    from training.reward_runs import create_reward_run
+    from training.run_lifecycle import reap_stalled_runs
 
     project, engineer = synthetic_project(make_user, n=20)
     export = create_export(project=project, options=parse_export_options({}), user=engineer)
@@ -228,7 +230,8 @@ def test_a_killed_worker_is_resumed_from_its_checkpoint_by_the_watchdog(
     import signal
 
     from tests.conftest import start_worker, stop_worker, worker_env
-    from training.services import create_reward_run, reap_stalled_runs, run_checkpoint_dir
+    from training.reward_runs import create_reward_run
+    from training.run_lifecycle import reap_stalled_runs, run_checkpoint_dir
 
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.skip("the suite's broker is not Redis (make test sets it when Redis answers)")

@@ -5,46 +5,91 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0005_dataset_export'),
-        ('training', '0003_worker_loss_policy'),
+        ("annotation", "0005_dataset_export"),
+        ("training", "0003_worker_loss_policy"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='compare_artifact',
-            field=models.ForeignKey(blank=True, help_text='Generation: the previous policy its candidates are paired against.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='training.modelartifact'),
+            model_name="trainingrun",
+            name="compare_artifact",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Generation: the previous policy its candidates are paired against.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="training.modelartifact",
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='output_batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotation.batch'),
+            model_name="trainingrun",
+            name="output_batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="annotation.batch",
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='prompt_ids',
-            field=models.JSONField(blank=True, default=list, help_text="Prompts used (empty: all the project's prompts)."),
+            model_name="trainingrun",
+            name="prompt_ids",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Prompts used (empty: all the project's prompts).",
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='reward_artifact',
-            field=models.ForeignKey(blank=True, help_text='The reward model (or ensemble) of PPO/GRPO/RLOO and reward-based pairing.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs_scored_by', to='training.modelartifact'),
+            model_name="trainingrun",
+            name="reward_artifact",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The reward model (or ensemble) of PPO/GRPO/RLOO and reward-based pairing.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs_scored_by",
+                to="training.modelartifact",
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='base_artifact',
-            field=models.ForeignKey(help_text='The model trained from (the policy that generates, for generation).', on_delete=django.db.models.deletion.PROTECT, related_name='runs_started_from', to='training.modelartifact'),
+            model_name="trainingrun",
+            name="base_artifact",
+            field=models.ForeignKey(
+                help_text="The model trained from (the policy that generates, for generation).",
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs_started_from",
+                to="training.modelartifact",
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='dataset_export',
-            field=models.ForeignKey(blank=True, help_text='Training data (reward and DPO runs).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='training_runs', to='annotation.datasetexport'),
+            model_name="trainingrun",
+            name="dataset_export",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Training data (reward and DPO runs).",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="training_runs",
+                to="annotation.datasetexport",
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='kind',
-            field=models.CharField(choices=[('reward', 'Reward model'), ('ppo', 'PPO policy optimization'), ('grpo', 'GRPO policy optimization (TRL)'), ('rloo', 'RLOO policy optimization (TRL)'), ('dpo', 'DPO on a dataset export (TRL)'), ('generate', 'Candidate generation into a batch')], max_length=10),
+            model_name="trainingrun",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("reward", "Reward model"),
+                    ("ppo", "PPO policy optimization"),
+                    ("grpo", "GRPO policy optimization (TRL)"),
+                    ("rloo", "RLOO policy optimization (TRL)"),
+                    ("dpo", "DPO on a dataset export (TRL)"),
+                    ("generate", "Candidate generation into a batch"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

@@ -16,7 +16,7 @@ import copy
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.monitor import Monitor
 from training.ml.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
@@ -79,7 +80,9 @@ class PPOConfig:
     lora_rank: int = _opt(0, "Train LoRA adapters of this rank on the policy (0: full).")
     seed: int = _opt(0, "Seed of sampling, shuffling and initialization.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
-    checkpoint_steps: int = _opt(0, "Save a resumable checkpoint every N steps (0: off).")
+    checkpoint_steps: int = _opt(
+        10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
+    )
 
     @property
     def steps(self) -> int:
@@ -195,11 +198,11 @@ class Rollout:
     entropy: float
 
 
-def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
 
 
-def _response_logprobs(
+def response_logprobs(
     model: Any, batch: Rollout | dict[str, Any], query_length: int, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs of the response tokens (and the logits that gave them) under ``model``."""
@@ -286,6 +289,7 @@ class PPOTrainer:
         )
         self.moments = RunningMoments()
         self.step = 0
+        self.last_texts: list[str] = []
         self.timings = {"generation": 0.0, "scoring": 0.0, "training": 0.0}
 
     # --- rollout ------------------------------------------------------------------------
@@ -295,11 +299,11 @@ class PPOTrainer:
 
     def _reference_logprobs(self, batch: dict[str, Any], query_length: int) -> torch.Tensor:
         if self.reference is not None:
-            return _response_logprobs(self.reference, batch, query_length, self.config.temperature)[
+            return response_logprobs(self.reference, batch, query_length, self.config.temperature)[
                 0
             ]
         with self.policy.disable_adapter():
-            return _response_logprobs(self.policy, batch, query_length, self.config.temperature)[0]
+            return response_logprobs(self.policy, batch, query_length, self.config.temperature)[0]
 
     @torch.no_grad()
     def rollout(self, prompts: list[Prompt]) -> Rollout:
@@ -334,7 +338,7 @@ class PPOTrainer:
         batch = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
-            "position_ids": _positions(attention_mask),
+            "position_ids": position_ids_of(attention_mask),
         }
         self.timings["generation"] += time.perf_counter() - started
 
@@ -351,7 +355,7 @@ class PPOTrainer:
         scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
         scores = scores - config.missing_eos_penalty * (~finished).float()
         with self._autocast():
-            logprobs, logits = _response_logprobs(
+            logprobs, logits = response_logprobs(
                 self.policy, batch, query_length, config.temperature
             )
             entropy = masked_mean(entropy_from_logits(logits), mask).item()
@@ -379,6 +383,7 @@ class PPOTrainer:
         """One rollout and the PPO epochs over it; returns the step's metrics."""
         config = self.config
         rollout = self.rollout(prompts)
+        self.last_texts = rollout.texts
         started = time.perf_counter()
         mask = rollout.mask
         kl = kl_per_token(rollout.logprobs, rollout.ref_logprobs, config.kl_estimator) * mask
@@ -456,7 +461,7 @@ class PPOTrainer:
                     )
                     loss = config.vf_coef * vloss
                     if update_policy:
-                        logprobs, _ = _response_logprobs(self.policy, mb, q, config.temperature)
+                        logprobs, _ = response_logprobs(self.policy, mb, q, config.temperature)
                         pl = policy_loss(
                             logprobs,
                             rollout.logprobs[index],
@@ -548,6 +553,7 @@ def train_ppo(
     on_step: StepCallback | None = None,
     checkpoint_dir: Path | None = None,
     device: str | None = None,
+    monitors: Sequence[Monitor] = (),
 ) -> dict[str, Any]:
     """Run PPO, save the policy to ``out`` and return the metrics (with the per-step history).
 
@@ -563,6 +569,8 @@ def train_ppo(
     started = time.perf_counter()
     while trainer.step < config.steps:
         metrics = trainer.train_step(trainer.next_prompts())
+        for monitor in monitors:
+            metrics[monitor.name] = monitor.mean(trainer.last_texts)
         metrics["step"] = trainer.step
         metrics["episodes"] = trainer.step * config.batch_size
         history.append(metrics)

@@ -28,7 +28,7 @@ def load_prompts(path: Path) -> list[Prompt]:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError({"prompts": f"line {number}: not JSON ({exc})"}) from None
             prompt = value.get("prompt") if isinstance(value, dict) else None
-            if not _valid(prompt):
+            if prompt is None or not _valid(prompt):
                 raise ConfigError(
                     {"prompts": f"line {number}: 'prompt' must be a string or a list of messages"}
                 )

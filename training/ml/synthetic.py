@@ -37,15 +37,6 @@ def gold_score(text: str) -> float:
     return sum(VALUE.get(w.strip(".,!?").lower(), 0) for w in words) / len(words) if words else 0.0
 
 
-def gold_win_rate(new: list[str], old: list[str]) -> float:
-    """Share of paired samples where the new response has the higher gold reward (ties ½)."""
-    wins = 0.0
-    for a, b in zip(new, old, strict=True):
-        ga, gb = gold_score(a), gold_score(b)
-        wins += 1.0 if ga > gb else 0.5 if ga == gb else 0.0
-    return wins / len(new)
-
-
 def prompt_messages(rng: random.Random) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"Say something about the {rng.choice(TOPICS)}."}]
 
@@ -157,6 +148,8 @@ def build_synthetic_policy(out: Path, *, shape: PolicyShape | None = None, seed:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "preflab_synthetic.json").write_text(
-        json.dumps({"task": "gold-words", "seed": seed, "final_loss": round(float(loss), 4)})
+        json.dumps(
+            {"task": "gold-words", "seed": seed, "final_loss": round(float(loss.detach()), 4)}
+        )
     )
     return out

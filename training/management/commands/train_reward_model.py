@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Project
 from preflab.errors import DomainError
-from training.services import create_reward_run, execute_reward_run
+from training.reward_runs import create_reward_run, execute_reward_run
 
 
 class Command(BaseCommand):

@@ -1,0 +1,263 @@
+"""Sampling candidate responses from a policy artifact, and scoring them with a reward model.
+Plain Python: imports no Django (:mod:`training.generation` turns the candidates into
+responses and comparisons).
+
+Two backends:
+
+- ``transformers`` — ``generate`` in batches of prompts, left-padded, ``do_sample=True`` with
+  ``num_return_sequences=n``, stopping at the tokenizer's stop tokens (EOS and the chat
+  template's end-of-turn token). Seeded: the same seed, prompts and ``batch_size`` give the
+  same texts (on one device; kernels differ between devices). fp32 on CPU, bf16 on CUDA.
+  Prompts are tokenized exactly as the PPO rollout tokenizes them, so the candidates come
+  from the distribution the policy was optimized under.
+- ``vllm`` — only when vLLM is installed (a GPU host); see :func:`_generate_vllm`.
+  ``auto`` picks vLLM when it is importable and a CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.prompts import Prompt, render_exchange, render_prompt, stop_token_ids
+
+BACKENDS = ("auto", "transformers", "vllm")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    n: int = field(default=2, metadata={"help": "Responses sampled per prompt."})
+    temperature: float = field(
+        default=0.7,
+        metadata={"help": "Softmax temperature (0.7–1.0 is usual; PPO samples at 0.7)."},
+    )
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling (1: off)."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Longest response sampled."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Prompts per generate call (each yields n sequences)."}
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "Seed of sampling (and of random pairing): same seed, same texts."},
+    )
+    backend: str = field(
+        default="auto",
+        metadata={
+            "help": "'transformers', 'vllm', or 'auto' (vLLM when installed on a CUDA host)."
+        },
+    )
+
+
+SAMPLING_CHECKS: dict[str, Check] = {
+    "n": lambda v: 1 <= v <= 64,
+    "temperature": (lambda v: 0 < v <= 2, "must be in (0, 2]"),
+    "top_p": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "max_new_tokens": lambda v: 1 <= v <= 8192,
+    "batch_size": lambda v: 1 <= v <= 1024,
+    "seed": lambda v: 0 <= v < 2**32,
+    "backend": (lambda v: v in BACKENDS, "must be auto, transformers or vllm"),
+}
+
+
+def parse_sampling_config(raw: Any) -> SamplingConfig:
+    """Validate a JSON object into a :class:`SamplingConfig`; every problem named by field."""
+    return parse_dataclass(SamplingConfig, raw, SAMPLING_CHECKS)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # decoded without special tokens, stripped
+    finished: bool  # a stop token ended it (False: cut at max_new_tokens)
+    num_tokens: int  # generated tokens, the stop token not counted
+
+
+def vllm_available() -> bool:
+    import torch
+
+    return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+
+
+def resolve_backend(backend: str, device: str | None = None) -> str:
+    """The backend that will run: ``auto`` → vLLM when installed on a CUDA host (and no CPU
+    device was asked for), else transformers. Asking for ``vllm`` without it is a
+    :class:`ConfigError`."""
+    if backend == "transformers":
+        return backend
+    if backend == "vllm":
+        if not vllm_available():
+            raise ConfigError({"backend": "vllm needs the vllm package and a CUDA device"})
+        return backend
+    if backend != "auto":
+        raise ConfigError({"backend": "must be auto, transformers or vllm"})
+    cpu_requested = device is not None and not str(device).startswith("cuda")
+    return "vllm" if not cpu_requested and vllm_available() else "transformers"
+
+
+def generate_candidates(
+    policy_dir: Path,
+    prompts: Sequence[Prompt],
+    config: SamplingConfig,
+    *,
+    device: str | None = None,
+) -> list[list[Candidate]]:
+    """``config.n`` sampled candidates per prompt, in prompt order.
+
+    A prompt is plain text (continued as it is) or a conversation (rendered with the chat
+    template and its generation prompt). The model is loaded here and released on return.
+    """
+    if not prompts:
+        return []
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer: Any = AutoTokenizer.from_pretrained(policy_dir)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    stop_ids = stop_token_ids(tokenizer)
+    texts = [render_prompt(tokenizer, p) for p in prompts]
+    if resolve_backend(config.backend, device) == "vllm":
+        encoded = [tokenizer(t)["input_ids"] for t in texts]
+        return _generate_vllm(policy_dir, encoded, config, stop_ids, tokenizer)
+
+    from transformers import AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    on_cuda = str(device).startswith("cuda")
+    dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
+    model: Any = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype)
+    model = model.to(device).eval()
+    stops = torch.tensor(stop_ids, device=device)
+    results: list[list[Candidate]] = []
+    try:
+        # Forked RNG: seeding here leaves the caller's random state as it was.
+        with torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []):
+            torch.manual_seed(config.seed)
+            for start in range(0, len(texts), config.batch_size):
+                queries = tokenizer(
+                    texts[start : start + config.batch_size], return_tensors="pt", padding=True
+                ).to(device)
+                with torch.no_grad():
+                    output = model.generate(
+                        **queries,
+                        do_sample=True,
+                        temperature=config.temperature,
+                        top_p=config.top_p,
+                        top_k=0,  # no implicit top-50: sample the policy's distribution
+                        max_new_tokens=config.max_new_tokens,
+                        num_return_sequences=config.n,
+                        eos_token_id=stop_ids,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )
+                # output: [prompts_in_batch * n, query_len + new_len]; rows grouped per prompt
+                responses = output[:, queries["input_ids"].shape[1] :]  # [B*n, new_len]
+                is_stop = torch.isin(responses, stops)  # [B*n, new_len]
+                finished = is_stop.any(dim=1)  # [B*n]
+                lengths = torch.where(
+                    finished, is_stop.int().argmax(dim=1), responses.shape[1]
+                )  # tokens before the first stop, [B*n]
+                rows = [
+                    Candidate(
+                        text=tokenizer.decode(row[:length], skip_special_tokens=True).strip(),
+                        finished=bool(done),
+                        num_tokens=int(length),
+                    )
+                    for row, length, done in zip(
+                        responses.cpu(), lengths.tolist(), finished.tolist(), strict=True
+                    )
+                ]
+                results.extend(rows[i : i + config.n] for i in range(0, len(rows), config.n))
+    finally:
+        del model
+        if on_cuda:
+            torch.cuda.empty_cache()
+    return results
+
+
+def _generate_vllm(
+    policy_dir: Path,
+    prompt_ids: list[list[int]],
+    config: SamplingConfig,
+    stop_ids: list[int],
+    tokenizer: Any,
+) -> list[list[Candidate]]:
+    """The same sampling through vLLM (paged attention, continuous batching) on a GPU host.
+
+    Not exercised by the test suite: vLLM is not installed where the tests run. It takes the
+    prompts already tokenized by the transformers tokenizer (``prompt_token_ids``), so both
+    backends see identical inputs; vLLM batches by itself (``batch_size`` is ignored) and
+    its seeded outputs differ from the transformers backend's.
+    """
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=str(policy_dir), seed=config.seed, dtype="auto")
+    params = SamplingParams(
+        n=config.n,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_new_tokens,
+        seed=config.seed,
+        stop_token_ids=stop_ids,
+        skip_special_tokens=True,
+    )
+    outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params)
+    stop_set = set(stop_ids)
+    return [
+        [
+            Candidate(
+                text=tokenizer.decode(
+                    [t for t in o.token_ids if t not in stop_set], skip_special_tokens=True
+                ).strip(),
+                finished=o.finish_reason == "stop",
+                num_tokens=sum(1 for t in o.token_ids if t not in stop_set),
+            )
+            for o in request.outputs
+        ]
+        for request in outputs
+    ]
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    reward: float  # ensemble mean (the single model's score for one model)
+    std: float  # spread over ensemble members (0.0 for one model)
+
+
+def score_candidates(
+    reward_dir: Path,
+    prompts: Sequence[Prompt],
+    texts: Sequence[Sequence[str]],
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+) -> list[list[CandidateScore]]:
+    """Reward of each prompt's candidate texts, as the reward model saw exchanges in training
+    (:func:`render_exchange` with the prompt's messages)."""
+    from training.ml.scoring import RewardScorer
+
+    flat = [(i, t) for i, group in enumerate(texts) for t in group]
+    if not flat:
+        return [[] for _ in texts]
+    scorer = RewardScorer(reward_dir, device=device)
+    exchanges = [render_exchange(scorer.tokenizer, prompts[i], t) for i, t in flat]
+    scores = scorer.score(exchanges, batch_size=batch_size)
+    result: list[list[CandidateScore]] = [[] for _ in texts]
+    for (i, _), mean, std in zip(flat, scores.mean, scores.std, strict=True):
+        result[i].append(CandidateScore(reward=mean, std=std))
+    return result
+
+
+def preference_probability(reward_a: float, reward_b: float, pair_std: float = 0.0) -> float:
+    """P(a preferred to b) under Bradley–Terry, σ(r_a − r_b). With an ensemble, the score
+    difference is treated as Gaussian with standard deviation ``pair_std`` and integrated
+    out (the probit approximation σ(Δ / √(1 + π·s²/8))): disagreement pulls it toward ½."""
+    delta = (reward_a - reward_b) / math.sqrt(1.0 + math.pi * pair_std**2 / 8.0)
+    if delta >= 0:
+        return 1.0 / (1.0 + math.exp(-delta))
+    e = math.exp(delta)
+    return e / (1.0 + e)
