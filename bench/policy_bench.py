@@ -38,15 +38,15 @@ def configs(episodes: int, seed: int) -> dict[str, dict[str, Any]]:
     return {
         "ppo": shared
         | {
-            "mini_batch_size": 16,
-            "ppo_epochs": 4,
-            "learning_rate": 3e-5,
+            "mini_batch_size": 32,
+            "ppo_epochs": 1,
+            "learning_rate": 1e-4,
             "kl_coef": 0.1,
             "target_kl": 3.0,
-            "kl_horizon": 2000,
+            "kl_horizon": 1000,
         },
-        "rloo": shared | {"num_generations": 8, "learning_rate": 3e-5, "beta": 0.05},
-        "grpo": shared | {"num_generations": 8, "learning_rate": 3e-5, "beta": 0.04},
+        "rloo": shared | {"num_generations": 8, "learning_rate": 2e-4, "beta": 0.05},
+        "grpo": shared | {"num_generations": 8, "learning_rate": 2e-4, "beta": 0.04},
     }
 
 
@@ -93,7 +93,9 @@ def build_task(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def run_one(algorithm: str, seed: int, episodes: int, folder: Path, out: Path) -> dict[str, Any]:
+def run_one(
+    algorithm: str, seed: int, episodes: int, folder: Path, out: Path, override: dict[str, Any]
+) -> dict[str, Any]:
     """Train one algorithm with one seed and measure it (in this process, one thread)."""
     import torch
 
@@ -108,7 +110,7 @@ def run_one(algorithm: str, seed: int, episodes: int, folder: Path, out: Path) -
     paths = {k: folder / v for k, v in (("policy", "policy"), ("reward", "reward"))}
     prompts_file = folder / "prompts.jsonl"
     gold = Monitor("gold", lambda texts: [gold_score(t) for t in texts])
-    config = configs(episodes, seed)[algorithm]
+    config = configs(episodes, seed)[algorithm] | override.get(algorithm, {})
     policy_out = out / f"{algorithm}-{seed}"
     started = time.perf_counter()
     if algorithm == "ppo":
@@ -245,6 +247,9 @@ def main() -> int:
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS)
     parser.add_argument("--jobs", type=int, default=2, help="Runs in parallel (one thread each).")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "policy")
+    parser.add_argument(
+        "--override", type=json.loads, default={}, help='e.g. {"ppo": {"ppo_epochs": 2}}'
+    )
     parser.add_argument("--one", nargs=2, metavar=("ALGORITHM", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -252,7 +257,7 @@ def main() -> int:
     task.mkdir(parents=True, exist_ok=True)
     if args.one:
         algorithm, seed = args.one[0], int(args.one[1])
-        result = run_one(algorithm, seed, args.episodes, task, args.out / "policies")
+        result = run_one(algorithm, seed, args.episodes, task, args.out / "policies", args.override)
         (args.out / f"result-{algorithm}-{seed}.json").write_text(json.dumps(result, indent=1))
         return 0
     build_task(task)
@@ -264,6 +269,7 @@ def main() -> int:
             algorithm, seed = pending.pop(0)
             command = [sys.executable, __file__, "--one", algorithm, str(seed)]
             command += ["--episodes", str(args.episodes), "--out", str(args.out)]
+            command += ["--override", json.dumps(args.override)]
             log = (args.out / f"log-{algorithm}-{seed}.txt").open("wb")
             running.append(
                 (

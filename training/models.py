@@ -171,3 +171,96 @@ class RunMetric(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} step {self.step}"
+
+
+class RoundStep(models.TextChoices):
+    COLLECT = "collect", "Collect feedback"
+    EXPORT = "export", "Export a dataset"
+    REWARD = "reward", "Train a reward model"
+    POLICY = "policy", "Optimize the policy"
+    GENERATE = "generate", "Generate candidates"
+    PUBLISHED = "published", "Published to annotators"
+
+
+ROUND_STEPS = [
+    RoundStep.COLLECT,
+    RoundStep.EXPORT,
+    RoundStep.REWARD,
+    RoundStep.POLICY,
+    RoundStep.GENERATE,
+    RoundStep.PUBLISHED,
+]
+
+
+class RLHFRound(models.Model):
+    """One turn of the loop: human feedback since the previous round → export → reward model
+    → policy optimization → candidates of the new policy (against the previous one) published
+    to the annotators. ``step`` is where the round is; each step is resumable from this row
+    (a step that started a run waits for it, and never starts it twice)."""
+
+    project = models.ForeignKey(
+        "annotation.Project", on_delete=models.PROTECT, related_name="rlhf_rounds"
+    )
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    step = models.CharField(max_length=10, choices=RoundStep.choices, default=RoundStep.COLLECT)
+    steps = models.JSONField(
+        default=dict, blank=True, help_text="Per step: status, started_at, finished_at, detail."
+    )
+    config = models.JSONField(help_text="The validated round configuration.")
+    base_policy = models.ForeignKey(
+        ModelArtifact,
+        on_delete=models.PROTECT,
+        related_name="rounds_started_from",
+        help_text="The policy the round improves (the previous round's, or the first one).",
+    )
+    reward_base = models.ForeignKey(
+        ModelArtifact,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The model reward models are trained from.",
+    )
+    judged_after = models.DateTimeField(null=True, blank=True)
+    judged_before = models.DateTimeField(null=True, blank=True)
+    dataset_export = models.ForeignKey(
+        "annotation.DatasetExport",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reward_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    policy_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    generation_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reward_artifact = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    policy_artifact = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    batch = models.ForeignKey(
+        "annotation.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="round_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of project {self.project_id} ({self.status})"

@@ -103,6 +103,15 @@ def claim_run(run_id: int) -> TrainingRun | None:
     return run
 
 
+def notify_rounds(run: TrainingRun) -> None:
+    """A run finished: the RLHF rounds waiting on it advance (once this commits)."""
+    from training.rounds import rounds_waiting_on
+    from training.tasks import advance_round
+
+    for round_id in rounds_waiting_on(run):
+        transaction.on_commit(partial(advance_round.delay, round_id))
+
+
 def mark_failed(run: TrainingRun, exc: BaseException) -> None:
     TrainingRun.objects.filter(pk=run.pk).update(
         status=RunStatus.FAILED,
@@ -110,6 +119,7 @@ def mark_failed(run: TrainingRun, exc: BaseException) -> None:
         log_tail=traceback.format_exc()[-4000:],
         finished_at=timezone.now(),
     )
+    notify_rounds(run)
 
 
 def finish_cancelled(run: TrainingRun) -> bool:
@@ -121,6 +131,7 @@ def finish_cancelled(run: TrainingRun) -> bool:
         status=RunStatus.CANCELLED, finished_at=timezone.now()
     )
     run.refresh_from_db()
+    notify_rounds(run)
     return True
 
 
@@ -146,6 +157,7 @@ def finish_with_artifact(
         finished_at=timezone.now(),
     )
     run.refresh_from_db()
+    notify_rounds(run)
     return run
 
 
@@ -159,6 +171,7 @@ def finish_succeeded(run: TrainingRun, *, metrics: dict[str, Any], **fields: Any
         **fields,
     )
     run.refresh_from_db()
+    notify_rounds(run)
     return run
 
 
@@ -268,5 +281,6 @@ def reap_stalled_runs() -> dict[str, list[int]]:
                 )
                 run.finished_at = timezone.now()
                 run.save(update_fields=["status", "error", "finished_at"])
+                notify_rounds(run)
                 failed.append(run.pk)
     return {"requeued": requeued, "failed": failed}

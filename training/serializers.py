@@ -87,3 +87,74 @@ class RunMetricSerializer(serializers.Serializer[Any]):
     step = serializers.IntegerField()
     values = serializers.JSONField()
     created_at = serializers.DateTimeField()
+
+
+class StartRoundSerializer(serializers.Serializer[Any]):
+    base_policy = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Policy to improve (default: the last published round's policy).",
+    )
+    config = serializers.JSONField(required=False, default=dict)
+
+
+class RoundSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    project_id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    step = serializers.CharField()
+    steps = serializers.SerializerMethodField()
+    config = serializers.JSONField()
+    base_policy_id = serializers.IntegerField()
+    reward_base_id = serializers.IntegerField()
+    judged_after = serializers.DateTimeField(allow_null=True)
+    judged_before = serializers.DateTimeField(allow_null=True)
+    dataset_export_id = serializers.IntegerField(allow_null=True)
+    reward_run_id = serializers.IntegerField(allow_null=True)
+    reward_artifact_id = serializers.IntegerField(allow_null=True)
+    policy_run_id = serializers.IntegerField(allow_null=True)
+    policy_artifact_id = serializers.IntegerField(allow_null=True)
+    generation_run_id = serializers.IntegerField(allow_null=True)
+    batch_id = serializers.IntegerField(allow_null=True)
+    win_rate = serializers.SerializerMethodField()
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_steps(self, r: Any) -> list[dict[str, Any]]:
+        from training.models import ROUND_STEPS
+
+        return [
+            {
+                "name": step.value,
+                "label": step.label,
+                "status": r.steps.get(step, {}).get("status", "pending"),
+                "started_at": r.steps.get(step, {}).get("started_at"),
+                "finished_at": r.steps.get(step, {}).get("finished_at"),
+                "detail": r.steps.get(step, {}).get("detail", {}),
+            }
+            for step in ROUND_STEPS
+        ]
+
+    def get_win_rate(self, r: Any) -> dict[str, Any] | None:
+        from training.round_selectors import round_win_rate
+
+        return round_win_rate(r)
+
+
+class LineageSerializer(serializers.Serializer[Any]):
+    artifact = ModelArtifactSerializer()
+    ancestors = ModelArtifactSerializer(many=True)
+    run = TrainingRunSerializer(allow_null=True)
+    dataset_export = serializers.SerializerMethodField()
+    judgments = serializers.JSONField(allow_null=True)
+    round = serializers.JSONField(allow_null=True)
+
+    def get_dataset_export(self, lineage: Any) -> dict[str, Any] | None:
+        from annotation.serializers import DatasetExportSerializer
+
+        export = lineage["dataset_export"]
+        return dict(DatasetExportSerializer(export).data) if export is not None else None

@@ -33,9 +33,20 @@ def generate_candidates(run_id: int) -> dict[str, object]:
     return {"run_id": run.pk, "status": run.status, "batch_id": run.output_batch_id}
 
 
+@shared_task(name="training.advance_round", acks_late=True)
+def advance_round(round_id: int) -> dict[str, object]:
+    """Move an RLHF round on from the step its row records (idempotent)."""
+    from training.rounds import advance_round as advance
+
+    r = advance(round_id)
+    return {"round_id": r.pk, "status": r.status, "step": r.step}
+
+
 @shared_task(name="training.watchdog", acks_late=True)
 def watchdog() -> dict[str, list[int]]:
-    """Under beat: re-queue or fail runs whose worker stopped heart-beating."""
+    """Under beat: re-queue or fail runs whose worker stopped heart-beating, and nudge the
+    unfinished RLHF rounds (a round whose advancing worker died resumes at its step)."""
+    from training.rounds import advance_active_rounds
     from training.run_lifecycle import reap_stalled_runs
 
-    return reap_stalled_runs()
+    return reap_stalled_runs() | {"rounds": advance_active_rounds()}

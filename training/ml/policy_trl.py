@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.prompts import Prompt, load_prompts, render_exchange, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
@@ -352,14 +353,6 @@ def _load_policy(policy: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _lora(rank: int) -> Any:
-    if not rank:
-        return None
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=2 * rank, lora_dropout=0.0)
-
-
 def _common_args(config: Any, work: Path) -> dict[str, Any]:
     import torch
 
@@ -540,7 +533,7 @@ def _train_online(
                 train_dataset=dataset,
                 processing_class=tokenizer,
                 callbacks=callbacks or [],
-                peft_config=_lora(config.lora_rank),
+                peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
             )
         else:
             from trl import RLOOConfig, RLOOTrainer
@@ -553,7 +546,7 @@ def _train_online(
                 train_dataset=dataset,
                 processing_class=tokenizer,
                 callbacks=callbacks or [],
-                peft_config=_lora(config.lora_rank),
+                peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
             )
         started = time.perf_counter()
         result = trainer.train()
@@ -591,16 +584,7 @@ def train_grpo(
 ) -> dict[str, Any]:
     """GRPO on the prompts of ``prompts_file`` against the reward artifact ``reward``; saves
     the policy to ``out`` and returns its metrics (with a per-step ``history``)."""
-    return _train_online(
-        "grpo",
-        policy=policy,
-        reward=reward,
-        prompts_file=prompts_file,
-        out=out,
-        config=config,
-        callbacks=callbacks,
-        monitors=monitors,
-    )
+    return _train_online("grpo", **locals())
 
 
 def train_rloo(
@@ -615,16 +599,7 @@ def train_rloo(
 ) -> dict[str, Any]:
     """RLOO on the prompts of ``prompts_file`` against the reward artifact ``reward``; saves
     the policy to ``out`` and returns its metrics (with a per-step ``history``)."""
-    return _train_online(
-        "rloo",
-        policy=policy,
-        reward=reward,
-        prompts_file=prompts_file,
-        out=out,
-        config=config,
-        callbacks=callbacks,
-        monitors=monitors,
-    )
+    return _train_online("rloo", **locals())
 
 
 # --------------------------------------------------------------------------- DPO
@@ -682,7 +657,7 @@ def train_dpo(
             eval_dataset=held_out,
             processing_class=tokenizer,
             callbacks=callbacks or [],
-            peft_config=_lora(config.lora_rank),
+            peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
         started = time.perf_counter()
         result = trainer.train()

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.ppo_math import (
     AdaptiveKLController,
@@ -248,17 +249,10 @@ class PPOTrainer:
         policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir)
         disable_dropout(policy)
         if config.lora_rank:
-            from peft import LoraConfig, TaskType, get_peft_model
+            from peft import get_peft_model
 
             policy = get_peft_model(
-                policy,
-                LoraConfig(
-                    task_type=TaskType.CAUSAL_LM,
-                    r=config.lora_rank,
-                    lora_alpha=2 * config.lora_rank,
-                    lora_dropout=0.0,
-                    target_modules="all-linear",
-                ),
+                policy, lora_config(config.lora_rank, "CAUSAL_LM", all_linear=True)
             )
             self.reference: Any = None  # the adapters disabled
         else:

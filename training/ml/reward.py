@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.lora import lora_config
 
 PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
 
@@ -123,17 +124,9 @@ def train_reward_model(
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model.config.pad_token_id = tokenizer.pad_token_id
         if config.lora_rank:
-            from peft import LoraConfig, TaskType, get_peft_model
+            from peft import get_peft_model
 
-            model = get_peft_model(
-                model,
-                LoraConfig(
-                    task_type=TaskType.SEQ_CLS,
-                    r=config.lora_rank,
-                    lora_alpha=2 * config.lora_rank,
-                    lora_dropout=0.0,
-                ),
-            )
+            model = get_peft_model(model, lora_config(config.lora_rank, "SEQ_CLS"))
         bf16 = use_bf16(config.precision)
         args = RewardConfig(
             output_dir=str(checkpoint_dir or work / "checkpoints"),

@@ -1,0 +1,140 @@
+"""Reads of the closed loop: a round's human-measured win rate (with the reward model's
+prediction beside it) and the lineage of a model artifact back to the judgments behind it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Max, Min
+
+from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
+from training.models import ModelArtifact, RLHFRound, TrainingRun
+
+Z95 = 1.959964
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (ties counted as half a success)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def batch_sides(batch: Batch, new_artifact_id: int | None) -> tuple[set[int], set[int]]:
+    """Response ids of the new policy and of the previous one in a new-vs-previous batch."""
+    sides = batch.metadata.get("response_sides")
+    if isinstance(sides, dict):
+        return set(sides.get("new", [])), set(sides.get("previous", []))
+    comparisons = Comparison.objects.filter(batch=batch)
+    ids = set(comparisons.values_list("response_a_id", flat=True)) | set(
+        comparisons.values_list("response_b_id", flat=True)
+    )
+    from annotation.models import Response
+
+    tagged = dict(Response.objects.filter(pk__in=ids).values_list("id", "model_artifact_id"))
+    new = {i for i, artifact in tagged.items() if artifact == new_artifact_id}
+    return new, ids - new
+
+
+def round_win_rate(r: RLHFRound) -> dict[str, Any] | None:
+    """How often annotators preferred the new policy's response (ties and both-bad count ½),
+    with a 95 % Wilson interval, and the reward model's predicted win rate on the same pairs
+    (a prediction far above the humans' is the signature of over-optimization)."""
+    if r.batch is None:
+        return None
+    new, previous = batch_sides(r.batch, r.policy_artifact_id)
+    rows = Judgment.objects.filter(comparison__batch=r.batch).values_list(
+        "choice", "comparison__response_a_id", "comparison__response_b_id"
+    )
+    wins = ties = n = 0
+    for choice, a, b in rows:
+        if not ({a, b} & new and {a, b} & previous):
+            continue
+        n += 1
+        if choice in (Choice.TIE, Choice.BOTH_BAD):
+            ties += 1
+        elif (a if choice == Choice.A else b) in new:
+            wins += 1
+    predicted = None
+    if r.generation_run is not None:
+        predicted = ((r.generation_run.metrics.get("stats") or {}).get("reward") or {}).get(
+            "predicted_win_rate_new"
+        )
+    low, high = wilson_interval(wins + ties / 2, n)
+    return {
+        "n": n,
+        "wins": wins,
+        "ties": ties,
+        "win_rate": round((wins + ties / 2) / n, 4) if n else None,
+        "ci_low": round(low, 4) if n else None,
+        "ci_high": round(high, 4) if n else None,
+        "predicted": round(predicted, 4) if isinstance(predicted, (int, float)) else None,
+    }
+
+
+def export_comparison_ids(export: DatasetExport) -> list[int]:
+    """The comparisons an export's rows came from (its JSONL splits)."""
+    folder = Path(settings.ARTIFACT_ROOT) / export.path
+    ids: list[int] = []
+    for name in ("train.jsonl", "test.jsonl"):
+        path = folder / name
+        if path.exists():
+            with path.open("rb") as handle:
+                ids.extend(
+                    int(json.loads(line)["comparison_id"]) for line in handle if line.strip()
+                )
+    return ids
+
+
+def export_judgments(export: DatasetExport) -> dict[str, Any]:
+    """The judgments behind an export: those of its comparisons inside its time window."""
+    filters = export.filters or {}
+    rows = Judgment.objects.filter(comparison_id__in=export_comparison_ids(export))
+    if filters.get("judged_after"):
+        rows = rows.filter(created_at__gte=filters["judged_after"])
+    if filters.get("judged_before"):
+        rows = rows.filter(created_at__lt=filters["judged_before"])
+    summary = rows.aggregate(
+        count=Count("id"),
+        annotators=Count("annotator", distinct=True),
+        first_at=Min("created_at"),
+        last_at=Max("created_at"),
+    )
+    return summary
+
+
+def artifact_lineage(artifact: ModelArtifact) -> dict[str, Any]:
+    """An artifact's ancestors (parent chain), the run that made it, the export it learned
+    from — its own, or the nearest ancestor's — the judgments behind that export, and the
+    RLHF round it belongs to."""
+    ancestors: list[ModelArtifact] = []
+    seen = {artifact.pk}
+    parent = artifact.parent
+    while parent is not None and parent.pk not in seen:
+        ancestors.append(parent)
+        seen.add(parent.pk)
+        parent = parent.parent
+    run = TrainingRun.objects.filter(output_artifact=artifact).first()
+    export = artifact.dataset_export
+    if export is None and run is not None and run.reward_artifact is not None:
+        export = run.reward_artifact.dataset_export  # a policy learned from its reward model's data
+    r = (
+        RLHFRound.objects.filter(policy_artifact=artifact).first()
+        or RLHFRound.objects.filter(reward_artifact=artifact).first()
+    )
+    return {
+        "artifact": artifact,
+        "ancestors": ancestors,
+        "run": run,
+        "dataset_export": export,
+        "judgments": export_judgments(export) if export is not None else None,
+        "round": {"id": r.pk, "number": r.number} if r is not None else None,
+    }

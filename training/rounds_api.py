@@ -1,0 +1,103 @@
+"""RLHF rounds and model lineage API (ML engineers of the project)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.models import Project
+from annotation.permissions import IsProjectMLEngineer
+from preflab.errors import NotFoundError
+from training import rounds
+from training.models import ModelArtifact, RLHFRound
+from training.round_config import default_round_config
+from training.round_selectors import artifact_lineage
+from training.serializers import LineageSerializer, RoundSerializer, StartRoundSerializer
+
+
+def _round(project_id: int, round_id: int) -> RLHFRound:
+    r = RLHFRound.objects.filter(pk=round_id, project_id=project_id).first()
+    if r is None:
+        raise NotFoundError("No such round in this project.")
+    return r
+
+
+class RoundListView(APIView):
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=RoundSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        rows = RLHFRound.objects.filter(project_id=project_id).select_related(
+            "batch", "generation_run"
+        )[:200]
+        return Response({"results": RoundSerializer(rows, many=True).data})
+
+    @extend_schema(request=StartRoundSerializer, responses={201: RoundSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        data = StartRoundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        r = rounds.start_round(
+            project=Project.objects.get(pk=project_id),
+            config=data.validated_data["config"],
+            base_policy_id=data.validated_data.get("base_policy"),
+            user=request.user,
+        )
+        return Response(RoundSerializer(r).data, status=status.HTTP_201_CREATED)
+
+
+class RoundDefaultsView(APIView):
+    """What the console's start form is filled with."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=StartRoundSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = Project.objects.get(pk=project_id)
+        base = rounds.next_base_policy(project)
+        return Response(
+            {"base_policy": base.pk if base is not None else None, "config": default_round_config()}
+        )
+
+
+class RoundDetailView(APIView):
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=RoundSerializer)
+    def get(self, request: Request, project_id: int, round_id: int) -> Response:
+        return Response(RoundSerializer(_round(project_id, round_id)).data)
+
+
+class RoundCancelView(APIView):
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(request=None, responses=RoundSerializer)
+    def post(self, request: Request, project_id: int, round_id: int) -> Response:
+        r = rounds.cancel_round(r=_round(project_id, round_id))
+        return Response(RoundSerializer(r).data)
+
+
+class RoundRetryView(APIView):
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(request=None, responses=RoundSerializer)
+    def post(self, request: Request, project_id: int, round_id: int) -> Response:
+        r = rounds.retry_round(r=_round(project_id, round_id))
+        return Response(RoundSerializer(r).data)
+
+
+class ArtifactLineageView(APIView):
+    """Where a model came from: ancestors, run, export, judgments, round."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=LineageSerializer)
+    def get(self, request: Request, project_id: int, artifact_id: int) -> Response:
+        artifact = ModelArtifact.objects.filter(pk=artifact_id, project_id=project_id).first()
+        if artifact is None:
+            artifact = ModelArtifact.objects.filter(pk=artifact_id, project__isnull=True).first()
+        if artifact is None:
+            raise NotFoundError("No such model in this project.")
+        return Response(LineageSerializer(artifact_lineage(artifact)).data)
