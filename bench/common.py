@@ -83,3 +83,36 @@ def pids_named(fragment: str) -> list[int]:
             if fragment in cmdline:
                 pids.append(int(entry.name))
     return pids
+
+
+def start_server(
+    env: dict[str, str], host: str, port: int, *, workers: int = 2
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving Preflab with ``env``; returns once the port accepts connections."""
+    import socket
+    import time
+
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "preflab.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ],
+        cwd=REPO,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not start")

@@ -42,8 +42,8 @@ def configs(episodes: int, seed: int) -> dict[str, dict[str, Any]]:
             "ppo_epochs": 1,
             "learning_rate": 1e-4,
             "kl_coef": 0.1,
-            "target_kl": 3.0,
-            "kl_horizon": 1000,
+            "target_kl": 2.0,
+            "kl_horizon": 500,
         },
         "rloo": shared | {"num_generations": 8, "learning_rate": 2e-4, "beta": 0.05},
         "grpo": shared | {"num_generations": 8, "learning_rate": 2e-4, "beta": 0.04},
@@ -286,10 +286,10 @@ def main() -> int:
                 print(f"finished {algorithm} seed {seed} (exit {proc.returncode})", flush=True)
                 if proc.returncode:
                     failed.append(f"{algorithm}-{seed}")
-    results = [
+    results = [  # every algorithm's latest result for these seeds (runs of one can be redone)
         json.loads((args.out / f"result-{a}-{s}.json").read_text())
         for s in args.seeds
-        for a in args.algorithms
+        for a in ALGORITHMS
         if (args.out / f"result-{a}-{s}.json").exists()
     ]
     (args.out / "results.json").write_text(json.dumps(results, indent=1))

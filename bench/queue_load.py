@@ -35,6 +35,7 @@ from bench.common import (
     cpu_seconds,
     pids_named,
     recreate_database,
+    start_server,
     write_pairs_file,
 )
 
@@ -166,31 +167,7 @@ def django_shell(database: str, script: str, marker: str) -> dict:
 
 def start_gunicorn(database: str) -> subprocess.Popen[bytes]:
     env = bench_env(database) | {"PREFLAB_QUERY_COUNT_HEADER": "1"}
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "preflab.wsgi:application",
-            "--bind",
-            f"{HOST}:{PORT}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "2048",
-        ],
-        cwd=REPO,
-        env=env,
-    )
-    for _ in range(100):
-        try:
-            import socket
-
-            socket.create_connection((HOST, PORT), 0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
+    return start_server(env, HOST, PORT, workers=2)
 
 
 def check_invariants(database: str, accepted: list[int]) -> dict[str, int]:

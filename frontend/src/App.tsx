@@ -2,6 +2,7 @@ import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-r
 import { AnnotatePage } from "./annotate/AnnotatePage";
 import { AuthProvider, useAuth } from "./auth";
 import { TopBar } from "./components/TopBar";
+import { MlConsolePage } from "./console/MlConsolePage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProjectDetailPage } from "./pages/ProjectDetailPage";
@@ -66,6 +67,14 @@ function QualityRoute() {
   return <QualityPage key={id} projectId={id} />;
 }
 
+/** The ML engineer's console (rounds, runs, models, exports), fresh per project id. */
+function MlConsoleRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <MlConsolePage key={id} projectId={id} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -76,6 +85,7 @@ export function AppRoutes() {
         <Route path="/projects/:projectId" element={<ProjectDetailPage />} />
         <Route path="/projects/:projectId/annotate" element={<AnnotateRoute />} />
         <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
+        <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -59,6 +59,13 @@ export function ProjectDetailPage() {
             </Link>
           </p>
         )}
+        {(project.role === "ml_engineer" || isSuperuser) && (
+          <p>
+            <Link to={`/projects/${project.id}/ml`} className="button">
+              ML console
+            </Link>
+          </p>
+        )}
         <section aria-labelledby="project-instructions" className="project-instructions">
           <h2 id="project-instructions">Instructions</h2>
           {project.instructions ? (
