@@ -38,6 +38,11 @@ function renderAt(path = "/projects/3/ml") {
 
 const count = (calls: RecordedCall[], key: string) => calls.filter((c) => `${c.method} ${c.path}` === key).length;
 
+/** Lets pending fetches and renders finish without moving the (fake) clock. */
+async function settle() {
+  for (let i = 0; i < 5; i += 1) await act(() => vi.advanceTimersByTimeAsync(0));
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -217,7 +222,7 @@ describe("RoundsTab", () => {
     const { unmount } = renderAt("/projects/3/ml?tab=rounds&round=4");
     const ROUND = "GET /api/projects/3/rounds/4/";
 
-    await act(() => vi.advanceTimersByTimeAsync(0));
+    await settle();
     expect(count(calls, ROUND)).toBe(1);
     expect(screen.getByTestId("round-step-reward").getAttribute("data-status")).toBe("running");
     expect(screen.getByText(/Updating every 2 s/)).toBeTruthy();
@@ -245,8 +250,7 @@ describe("RoundsTab", () => {
       routes({ [ROUNDS]: { body: { results: [running] } }, "GET /api/projects/3/rounds/4/": { body: running } }),
     );
     const { unmount } = renderAt();
-    await act(() => vi.advanceTimersByTimeAsync(0));
-    await act(() => vi.advanceTimersByTimeAsync(0));
+    await settle();
     expect(count(calls, "GET /api/projects/3/rounds/4/")).toBe(1);
     await act(() => vi.advanceTimersByTimeAsync(2000));
     const before = count(calls, "GET /api/projects/3/rounds/4/");
