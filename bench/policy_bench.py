@@ -42,7 +42,7 @@ def configs(episodes: int, seed: int) -> dict[str, dict[str, Any]]:
             "ppo_epochs": 1,
             "learning_rate": 1e-4,
             "kl_coef": 0.1,
-            "target_kl": 2.0,
+            "target_kl": 3.0,
             "kl_horizon": 500,
         },
         "rloo": shared | {"num_generations": 8, "learning_rate": 2e-4, "beta": 0.05},

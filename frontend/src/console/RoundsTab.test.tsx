@@ -298,5 +298,6 @@ describe("RoundsTab", () => {
     mockFetch(routes({ [ROUNDS]: denied }));
     renderAt();
     expect((await screen.findByRole("alert")).textContent).toBe("You need to be an ML engineer of this project to use the ML console.");
+    expect(screen.queryByRole("button", { name: "Start a round" })).toBeNull();
   });
 });

@@ -7,7 +7,7 @@ import { RoundDetail } from "./RoundDetail";
 import { StartRoundForm } from "./StartRoundForm";
 import { STEP_TITLES } from "./StepTimeline";
 import type { Round } from "./types";
-import { POLL_INTERVAL_MS, useLoad } from "./useLoad";
+import { isForbidden, POLL_INTERVAL_MS, useLoad } from "./useLoad";
 
 function RoundTable({ rounds, selectedId }: { rounds: Round[]; selectedId: number | null }) {
   return (
@@ -53,6 +53,8 @@ export function RoundsTab({ projectId, pollIntervalMs = POLL_INTERVAL_MS }: { pr
   const [formOpen, setFormOpen] = useState(false);
   const load = useCallback((signal: AbortSignal) => consoleApi.rounds(projectId, signal), [projectId]);
   const { state, reload, update } = useLoad(load);
+  // Other roles are told the console is not theirs, with nothing to start.
+  const forbidden = state.status === "error" && isForbidden(state.error);
 
   const rounds = useMemo(
     () => (state.status === "loaded" ? [...state.data].sort((a, b) => b.number - a.number || b.id - a.id) : []),
@@ -83,7 +85,7 @@ export function RoundsTab({ projectId, pollIntervalMs = POLL_INTERVAL_MS }: { pr
           Each round turns the feedback since the previous one into a new policy and publishes its candidates for
           judgment.
         </p>
-        {!formOpen && (
+        {!formOpen && !forbidden && (
           <button type="button" className="button" onClick={() => setFormOpen(true)}>
             Start a round
           </button>
