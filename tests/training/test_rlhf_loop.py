@@ -34,16 +34,16 @@ from training.registry import artifact_dir, register_artifact, staging_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-PROMPTS = 240
+PROMPTS = 320
 ROUND_CONFIG = {
     "export": {"test_fraction": 0.1},
     "reward": {"learning_rate": 0.003, "epochs": 3, "batch_size": 32, "max_length": 64},
     "policy": {
         "total_episodes": 768,
-        "learning_rate": 5e-5,
-        "kl_coef": 0.1,
-        "target_kl": 4.0,
-        "kl_horizon": 1000,
+        "learning_rate": 3e-5,
+        "kl_coef": 0.2,
+        "target_kl": 2.0,
+        "kl_horizon": 500,
     },
     "generation": {"sampling": {"n": 1, "max_new_tokens": 24}},
 }
