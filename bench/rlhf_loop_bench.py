@@ -43,9 +43,9 @@ def round_config(episodes: int) -> dict[str, Any]:
             "mini_batch_size": 32,
             "ppo_epochs": 1,
             "learning_rate": 1e-4,
-            "kl_coef": 0.1,
-            "target_kl": 3.0,
-            "kl_horizon": 1000,
+            "kl_coef": 0.2,
+            "target_kl": 2.0,
+            "kl_horizon": 500,
         },
         "generation": {"sampling": {"n": 1, "max_new_tokens": 24}},
     }
