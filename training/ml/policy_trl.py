@@ -516,38 +516,33 @@ def _train_online(
             "epsilon": config.epsilon,
             "mask_truncated_completions": False,  # the missing-EOS penalty handles them
         }
-        trainer: Any
         # TRL types them as returning list[float | None]; monitors weigh 0: logged only
         reward_funcs: list[Any] = [scorer, *(_monitor_function(m) for m in monitors)]
         common["reward_weights"] = [1.0] + [0.0] * len(monitors)
+        args_class: Any
+        trainer_class: Any
         if isinstance(config, GRPOTrainingConfig):
-            from trl import GRPOConfig, GRPOTrainer
+            from trl import GRPOConfig as args_class
+            from trl import GRPOTrainer as trainer_class
 
-            grpo_args = GRPOConfig(
-                **common, loss_type=config.loss_type, scale_rewards=config.scale_rewards
-            )
-            trainer = GRPOTrainer(
-                model=model,
-                reward_funcs=reward_funcs,
-                args=grpo_args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                callbacks=callbacks or [],
-                peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
-            )
+            extra: dict[str, Any] = {
+                "loss_type": config.loss_type,
+                "scale_rewards": config.scale_rewards,
+            }
         else:
-            from trl import RLOOConfig, RLOOTrainer
+            from trl import RLOOConfig as args_class
+            from trl import RLOOTrainer as trainer_class
 
-            rloo_args = RLOOConfig(**common, normalize_advantages=config.normalize_advantages)
-            trainer = RLOOTrainer(
-                model=model,
-                reward_funcs=reward_funcs,
-                args=rloo_args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                callbacks=callbacks or [],
-                peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
-            )
+            extra = {"normalize_advantages": config.normalize_advantages}
+        trainer = trainer_class(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args_class(**common, **extra),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks or [],
+            peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
+        )
         started = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - started
