@@ -2,8 +2,10 @@
 
 Each simulated annotator is a thread with its own API token and keep-alive HTTP connection.
 It loops: ``POST /api/projects/{id}/queue/next/`` → decide by a known rule (plus noise and
-position bias) → ``POST …/assignments/{id}/submit/``, until the queue has nothing left for it
-(``{"item": null}``), the judgment budget is spent or the time is up. Judging touches no
+position bias) → ``POST …/assignments/{id}/submit/``, until the queue has nothing left for anyone
+(``{"item": null}`` for every annotator at once: one that finds it empty keeps polling while
+others work, since a slot they hold may come free), the judgment budget is spent or the time
+is up. Judging touches no
 database; only the setup (:func:`prepare_annotators`) does. Used by
 ``manage.py simulate_annotators``, end-to-end tests and benchmarks.
 
@@ -372,6 +374,30 @@ class _Budget:
                 self._left += 1
 
 
+class _Crew:
+    """Who is still at work. An annotator whose queue looks empty waits while others work:
+    a slot another annotator holds (or is locking at that instant) may come free again.
+    The run ends when every annotator finds the queue empty at once."""
+
+    POLL_S = 0.1
+
+    def __init__(self, size: int) -> None:
+        self._busy = size
+        self._lock = threading.Lock()
+
+    def idle(self) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    def resume(self) -> None:
+        with self._lock:
+            self._busy += 1
+
+    def all_idle(self) -> bool:
+        with self._lock:
+            return self._busy <= 0
+
+
 class _Stop(Exception):
     def __init__(self, reason: str, message: str = "") -> None:
         super().__init__(message)
@@ -402,8 +428,11 @@ class _Annotator:
         config: SimulationConfig,
         budget: _Budget,
         deadline: float | None,
+        crew: _Crew,
     ) -> None:
         self.outcome = _Outcome(username)
+        self._crew = crew
+        self._idle = False
         self._client = ApiClient(base_url, token, config.http_timeout_s, config.keep_alive)
         self._api = f"/api/projects/{project_id}"
         self._config = config
@@ -422,10 +451,18 @@ class _Annotator:
             self.outcome.stopped = "error"
             self.outcome.error = f"{type(exc).__name__}: {exc}"
         finally:
+            self._set_idle(True)  # stopped, whatever the reason
             self._client.close()
         return self.outcome
 
+    def _set_idle(self, idle: bool) -> None:
+        if idle != self._idle:
+            self._idle = idle
+            (self._crew.idle if idle else self._crew.resume)()
+
     def _loop(self) -> str:
+        """Judge until the queue is empty for the whole crew, the budget is spent or the
+        time is up; the crew is told when this annotator stops working."""
         while True:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 return "seconds"
@@ -433,13 +470,28 @@ class _Annotator:
                 return "max_judgments"
             judged = False
             try:
-                item = self._next()
+                item = self._next() or self._wait_for_work()
                 if item is None:
-                    return "queue_empty"
+                    late = self._deadline is not None and time.monotonic() >= self._deadline
+                    return "seconds" if late else "queue_empty"
                 judged = self._judge(item)
             finally:
                 if not judged:
                     self._budget.give_back()
+
+    def _wait_for_work(self) -> dict[str, Any] | None:
+        """The queue looked empty: poll while others still work; None once all are idle
+        (this annotator then counts as stopped) or the time is up."""
+        self._set_idle(True)
+        while not self._crew.all_idle():
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return None
+            time.sleep(_Crew.POLL_S)
+            item = self._next()
+            if item is not None:
+                self._set_idle(False)
+                return item
+        return None
 
     def _next(self) -> dict[str, Any] | None:
         reply = self._call(f"{self._api}/queue/next/", {})
@@ -575,6 +627,7 @@ def simulate(
             project=project, count=config.annotators, prefix=config.prefix
         )
     budget = _Budget(config.max_judgments)
+    crew = _Crew(len(credentials))
     started = time.monotonic()
     deadline = None if config.seconds is None else started + config.seconds
     annotators = [
@@ -587,6 +640,7 @@ def simulate(
             config=config,
             budget=budget,
             deadline=deadline,
+            crew=crew,
         )
         for i, (username, token) in enumerate(credentials, start=1)
     ]
