@@ -8,6 +8,7 @@ import io
 import json
 import random
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from annotation.roles import Role
 from annotation.services import create_project, set_membership
 from tests.annotation.factories import jsonl
 from training.generation_runs import execute_generation_run
+from training.ml.ppo import parse_ppo_config
 from training.ml.synthetic import PolicyShape, build_synthetic_policy, gold_score, random_answer
 from training.models import ModelArtifact, RLHFRound, RunKind, RunStatus, TrainingRun
 from training.policy_runs import execute_policy_run
@@ -262,7 +264,8 @@ def test_a_failed_run_fails_the_round_with_its_reason_and_retry_starts_a_new_run
     assert r.status == RunStatus.FAILED and r.step == "policy"
     assert "KLExplosion" in r.error
     failed_run = r.policy_run_id
-    r.config["policy"]["kl_hard_stop"] = 50.0  # what an operator fixes before a retry
+    # what an operator fixes before a retry: a sane learning rate and hard stop
+    r.config["policy"] = asdict(parse_ppo_config(CONFIG["policy"]))
     r.save(update_fields=["config"])
     retried = drive(retry_round(r=r))
     assert retried.status == RunStatus.SUCCEEDED, retried.error
