@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
@@ -127,8 +127,9 @@ describe("ExportsTab", () => {
     expect(localToIso("2025-03-01T12:30")).toMatch(/^2025-03-0[12]T\d\d:30:00\.000Z$/);
 
     await u.click(within(form).getByRole("button", { name: "Create export" }));
-    const row = await screen.findByTestId("export-row-10");
-    expect(row.getAttribute("aria-current")).toBe("true");
+    // the new export is listed, then selected (the selection is URL state: a later render)
+    await waitFor(() => expect(screen.getByTestId("export-row-10").getAttribute("aria-current")).toBe("true"));
+    const row = screen.getByTestId("export-row-10");
     expect(screen.queryByTestId("new-export-form")).toBeNull();
     expect(within(row).getByRole("link", { name: "train.jsonl" }).getAttribute("href")).toBe("/api/projects/3/exports/10/files/train.jsonl");
   });
