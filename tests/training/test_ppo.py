@@ -16,8 +16,8 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from training.ml.config import ConfigError
+from training.ml.policy_eval import sample_with_kl
 from training.ml.ppo import KLExplosion, PPOTrainer, parse_ppo_config, train_ppo
-from training.ml.prompts import render_prompt, stop_token_ids
 from training.ml.reward import parse_config, train_reward_model
 from training.ml.synthetic import (
     PolicyShape,
@@ -62,28 +62,8 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def sample_gold(policy: Path, *, n: int = 256, seed: int = 0) -> list[float]:
     """Gold rewards of ``n`` samples of a saved policy (fresh prompts, temperature 0.7)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(policy)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(policy).eval()
     prompts = [r["prompt"] for r in prompt_rows(n, 99)]
-    batch = tokenizer(
-        [render_prompt(tokenizer, p) for p in prompts], return_tensors="pt", padding=True
-    )
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        output = model.generate(
-            **batch,
-            do_sample=True,
-            temperature=0.7,
-            top_k=0,
-            max_new_tokens=24,
-            eos_token_id=stop_token_ids(tokenizer),
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    width = batch["input_ids"].shape[1]
-    return [gold_score(tokenizer.decode(row[width:], skip_special_tokens=True)) for row in output]
+    return [gold_score(t) for t in sample_with_kl(policy, prompts, seed=seed).texts]
 
 
 def test_ppo_raises_the_gold_reward_with_kl_under_its_target(

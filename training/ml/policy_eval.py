@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from training.ml.ppo import position_ids_of, response_logprobs
+from training.ml.ppo import response_logprobs, split_responses
 from training.ml.prompts import Prompt, render_prompt, stop_token_ids
 
 
@@ -59,31 +59,16 @@ def sample_with_kl(
             eos_token_id=stops,
             pad_token_id=tokenizer.pad_token_id,
         )
-        q = queries["input_ids"].shape[1]
-        responses = output[:, q:]
-        is_stop = torch.isin(responses, torch.tensor(stops))
-        done = is_stop.any(dim=1)
-        first = torch.where(done, is_stop.int().argmax(dim=1), responses.shape[1] - 1)
-        mask = (torch.arange(responses.shape[1]).unsqueeze(0) <= first.unsqueeze(1)).float()
-        responses = torch.where(mask.bool(), responses, tokenizer.pad_token_id)
-        attention = torch.cat([queries["attention_mask"], mask.long()], dim=1)
-        batch = {
-            "input_ids": torch.cat([queries["input_ids"], responses], dim=1),
-            "attention_mask": attention,
-            "position_ids": position_ids_of(attention),
-        }
+        sampled = split_responses(tokenizer, queries, output, stops)
         if ref is not None:
+            q, batch, mask = sampled.query_length, sampled.batch, sampled.mask
             logp, _ = response_logprobs(model, batch, q, temperature)
             ref_logp, _ = response_logprobs(ref, batch, q, temperature)
             kls.extend(((logp - ref_logp) * mask).sum(dim=1).tolist())
         else:
             kls.extend([0.0] * len(chunk))
-        kept = (mask.sum(dim=1) - done.float()).long().tolist()
-        texts.extend(
-            tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-            for row, n in zip(responses, kept, strict=True)
-        )
-        finished.extend(done.tolist())
+        texts.extend(sampled.texts)
+        finished.extend(sampled.finished.tolist())
     return Samples(texts, kls, finished)
 
 

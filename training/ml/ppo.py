@@ -220,6 +220,47 @@ def response_logprobs(
     return logprobs, logits
 
 
+@dataclass
+class SampledResponses:
+    """Sampled continuations cut after their first stop token, ready for forward passes."""
+
+    batch: dict[str, torch.Tensor]  # query (left-padded) + response (padded after the stop)
+    query_length: int
+    mask: torch.Tensor  # [B, R] response tokens, stop token included
+    finished: torch.Tensor  # [B] a stop token was produced
+    texts: list[str]  # decoded responses, the stop token dropped
+
+
+def split_responses(
+    tokenizer: Any, queries: Any, output: torch.Tensor, stop_ids: list[int]
+) -> SampledResponses:
+    """Cut each generated row after its first stop token (the whole row when none)."""
+    query_length = queries["input_ids"].shape[1]
+    responses = output[:, query_length:]
+    is_stop = torch.isin(responses, torch.tensor(stop_ids, device=responses.device))
+    finished = is_stop.any(dim=1)
+    first_stop = torch.where(finished, is_stop.int().argmax(dim=1), responses.shape[1] - 1)
+    positions = torch.arange(responses.shape[1], device=responses.device)
+    mask = (positions.unsqueeze(0) <= first_stop.unsqueeze(1)).float()
+    responses = torch.where(mask.bool(), responses, tokenizer.pad_token_id)
+    attention_mask = torch.cat([queries["attention_mask"], mask.long()], dim=1)
+    kept = (mask.sum(dim=1) - finished.float()).long().tolist()  # the stop token dropped
+    return SampledResponses(
+        batch={
+            "input_ids": torch.cat([queries["input_ids"], responses], dim=1),
+            "attention_mask": attention_mask,
+            "position_ids": position_ids_of(attention_mask),
+        },
+        query_length=query_length,
+        mask=mask,
+        finished=finished,
+        texts=[
+            tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+            for row, n in zip(responses, kept, strict=True)
+        ],
+    )
+
+
 class PPOTrainer:
     """Holds the four roles and runs rollouts and PPO updates."""
 
@@ -319,29 +360,13 @@ class PPOTrainer:
                 eos_token_id=self.stop_ids,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        query_length = queries["input_ids"].shape[1]
-        responses = output[:, query_length:]
-        is_stop = torch.isin(responses, torch.tensor(self.stop_ids, device=self.device))
-        finished = is_stop.any(dim=1)
-        first_stop = torch.where(finished, is_stop.int().argmax(dim=1), responses.shape[1] - 1)
-        positions = torch.arange(responses.shape[1], device=self.device)
-        mask = (positions.unsqueeze(0) <= first_stop.unsqueeze(1)).float()
-        responses = torch.where(mask.bool(), responses, tokenizer.pad_token_id)
-        input_ids = torch.cat([queries["input_ids"], responses], dim=1)
-        attention_mask = torch.cat([queries["attention_mask"], mask.long()], dim=1)
-        batch = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "position_ids": position_ids_of(attention_mask),
-        }
+        sampled = split_responses(tokenizer, queries, output, self.stop_ids)
+        batch, query_length = sampled.batch, sampled.query_length
+        mask, finished, texts = sampled.mask, sampled.finished, sampled.texts
+        input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
         self.timings["generation"] += time.perf_counter() - started
 
         started = time.perf_counter()
-        kept = (mask.sum(dim=1) - finished.float()).long().tolist()  # the stop token dropped
-        texts = [
-            tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-            for row, n in zip(responses, kept, strict=True)
-        ]
         scored = self.scorer.score(
             [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
         )
