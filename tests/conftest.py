@@ -195,3 +195,15 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache: throttle counters are per test, not per suite.
+
+    Every test logs in from 127.0.0.1, so without this the login throttle (a rate per client
+    address) carries over from earlier tests and refuses a later test's login with 429.
+    """
+    from django.core.cache import cache
+
+    cache.clear()
