@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -253,7 +253,12 @@ class ExportListView(APIView):
 
     permission_classes = [IsProjectAdminOrMLEngineer]
 
-    @extend_schema(responses=DatasetExportSerializer(many=True))
+    @extend_schema(
+        operation_id="projects_exports_list",
+        responses=inline_serializer(
+            "DatasetExportList", {"results": DatasetExportSerializer(many=True)}
+        ),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         exports = DatasetExport.objects.filter(project_id=project_id).select_related("created_by")
         return Response({"results": DatasetExportSerializer(exports[:200], many=True).data})

@@ -150,6 +150,8 @@ def parse_record(line: int, value: Any) -> PromptRecord:
     """Validate one decoded JSON value and normalize it; raise :class:`RecordError`."""
     if not isinstance(value, dict):
         raise RecordError(f"expected a JSON object, got {type(value).__name__}")
+    if _has_nul(value):  # PostgreSQL text and jsonb cannot store U+0000
+        raise RecordError("text must not contain NUL characters (\\u0000)")
     messages = parse_prompt(value.get("prompt"))
     metadata = value.get("metadata", {})
     if not isinstance(metadata, dict):
@@ -179,6 +181,16 @@ def parse_record(line: int, value: Any) -> PromptRecord:
         "unknown record shape: expected 'responses', 'response_a'/'response_b', "
         "or 'chosen'/'rejected'"
     )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def parse_prompt(prompt: Any) -> list[dict[str, str]]:

@@ -105,15 +105,28 @@ def pair_indices(n: int, options: ImportOptions, key: str) -> list[tuple[int, in
 
 
 def _records(stream: IO[bytes], report: ImportReport) -> Iterator[PromptRecord]:
+    """The file's valid records; bad lines (duplicate ids included) go to ``report`` in line
+    order, as they are read."""
+    seen_ids: dict[str, int] = {}
     for line, value in iter_json_values(stream):
         report.lines = max(report.lines, line)
         if isinstance(value, BadLine):
             _bad(report, value)
             continue
         try:
-            yield parse_import_record(line, value)
+            record = parse_import_record(line, value)
         except RecordError as exc:
             _bad(report, BadLine(line, str(exc)))
+            continue
+        first = seen_ids.get(record.external_id)
+        if first is not None:  # (two elements of a JSON array may share a line)
+            _bad(
+                report,
+                BadLine(line, f"duplicate id {record.external_id!r} (first on line {first})"),
+            )
+            continue
+        seen_ids[record.external_id] = line
+        yield record
 
 
 def _bad(report: ImportReport, bad: BadLine) -> None:
@@ -158,23 +171,10 @@ def import_comparisons(
         },
     )
     report.batch_id = batch.id
-    seen_ids: dict[str, int] = {}
     for chunk in _chunks(_records(stream, report), CHUNK_RECORDS):
-        unique: list[PromptRecord] = []
-        for record in chunk:
-            first = seen_ids.setdefault(record.external_id, record.line)
-            if first != record.line:
-                _bad(
-                    report,
-                    BadLine(
-                        record.line, f"duplicate id {record.external_id!r} (first on line {first})"
-                    ),
-                )
-                continue
-            unique.append(record)
         if report.bad_line_count and not options.skip_bad_lines:
             continue  # keep validating the rest of the file; nothing will be kept
-        _write_chunk(project, batch, unique, options, report)
+        _write_chunk(project, batch, chunk, options, report)
 
     if report.bad_line_count and not options.skip_bad_lines:
         transaction.set_rollback(True)

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from annotation.selectors import user_roles
 from preflab.errors import InvalidInputError
+from preflab.throttling import LoginLockout
 
 
 class CredentialsSerializer(serializers.Serializer[dict[str, Any]]):
@@ -46,15 +47,22 @@ class InvalidCredentials(InvalidInputError):
 
 
 def _authenticate(request: Request) -> Any:
+    """The user of the posted credentials, or ``InvalidCredentials``; refused with
+    ``login_locked`` (429) while the username is locked out after repeated failures, whether
+    or not it exists and whatever the password."""
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
+    lockout = LoginLockout(data.validated_data["username"])
+    lockout.check()
     user = authenticate(
         request._request,
         username=data.validated_data["username"],
         password=data.validated_data["password"],
     )
     if user is None or not user.is_active:
+        lockout.failed()
         raise InvalidCredentials("Wrong username or password.")
+    lockout.succeeded()
     return user
 
 
@@ -72,7 +80,7 @@ class CsrfView(APIView):
 
 @method_decorator(csrf_protect, name="dispatch")
 class LoginView(APIView):
-    """Session login (CSRF-protected, throttled)."""
+    """Session login (CSRF-protected, throttled, locked out after repeated failures)."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []

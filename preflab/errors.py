@@ -13,6 +13,9 @@ from typing import Any, ClassVar
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -78,6 +81,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 "database_unavailable",
                 "The database is unavailable; retry in a few seconds.",
             ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, BrokerUnavailable):  # a task could not be enqueued: Redis is down
+        logger.exception("broker unavailable")
+        return Response(
+            error_body(
+                "broker_unavailable",
+                "The task queue is unavailable; retry in a few seconds.",
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):  # the cache (Redis) is down
+        logger.exception("cache unavailable")
+        return Response(
+            error_body("cache_unavailable", "The cache is unavailable; retry in a few seconds."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )

@@ -180,6 +180,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "preflab.errors.exception_handler",
+    # Login and token views set their own throttle ("login" scope) and so skip this one.
+    "DEFAULT_THROTTLE_CLASSES": ["preflab.throttling.ApiUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("PREFLAB_LOGIN_RATE", "20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -281,3 +283,8 @@ PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", str(2 
 PREFLAB_QUALITY_RECOMPUTE_EVERY = int(os.environ.get("PREFLAB_QUALITY_RECOMPUTE_EVERY", "200"))
 PREFLAB_EXPORT_SYNC_MAX = int(os.environ.get("PREFLAB_EXPORT_SYNC_MAX", "20000"))
 PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOUT", "300"))
+# Per-user limit of authenticated API requests (fixed window, in the cache); "" turns it off.
+PREFLAB_API_RATE = os.environ.get("PREFLAB_API_RATE", "6000/min")
+# Consecutive failed logins of one username before it is locked, and for how long (0: never).
+PREFLAB_LOGIN_LOCKOUT_FAILURES = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_FAILURES", "5"))
+PREFLAB_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_SECONDS", "900"))

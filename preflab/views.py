@@ -73,10 +73,12 @@ class WorkerPingView(APIView):
 
     @extend_schema(
         request=None,
-        responses=inline_serializer(
-            "WorkerPingEnqueued",
-            {"task_id": serializers.CharField(), "queue": serializers.CharField()},
-        ),
+        responses={
+            202: inline_serializer(
+                "WorkerPingEnqueued",
+                {"task_id": serializers.CharField(), "queue": serializers.CharField()},
+            )
+        },
     )
     def post(self, request: Request) -> Response:
         queue = request.query_params.get("queue", "default")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -71,7 +71,12 @@ def _run(project_id: int, run_id: int) -> TrainingRun:
 class TrainingRunListView(APIView):
     permission_classes = [IsProjectMLEngineer]
 
-    @extend_schema(responses=TrainingRunSerializer(many=True))
+    @extend_schema(
+        operation_id="projects_training_runs_list",
+        responses=inline_serializer(
+            "TrainingRunList", {"results": TrainingRunSerializer(many=True)}
+        ),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         runs = TrainingRun.objects.filter(project_id=project_id)[:200]
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
@@ -106,7 +111,10 @@ class TrainingRunMetricsView(APIView):
 
     permission_classes = [IsProjectMLEngineer]
 
-    @extend_schema(responses=RunMetricSerializer(many=True))
+    @extend_schema(
+        operation_id="projects_training_runs_metrics_list",
+        responses=inline_serializer("RunMetricList", {"results": RunMetricSerializer(many=True)}),
+    )
     def get(self, request: Request, project_id: int, run_id: int) -> Response:
         run = _run(project_id, run_id)
         after = request.query_params.get("after", "")
@@ -124,7 +132,12 @@ class ModelArtifactListView(APIView):
 
     permission_classes = [IsProjectMLEngineer]
 
-    @extend_schema(responses=ModelArtifactSerializer(many=True))
+    @extend_schema(
+        operation_id="projects_artifacts_list",
+        responses=inline_serializer(
+            "ModelArtifactList", {"results": ModelArtifactSerializer(many=True)}
+        ),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         artifacts = ModelArtifact.objects.filter(
             Q(project_id=project_id) | Q(project__isnull=True)

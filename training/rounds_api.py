@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +28,10 @@ def _round(project_id: int, round_id: int) -> RLHFRound:
 class RoundListView(APIView):
     permission_classes = [IsProjectMLEngineer]
 
-    @extend_schema(responses=RoundSerializer(many=True))
+    @extend_schema(
+        operation_id="projects_rounds_list",
+        responses=inline_serializer("RoundList", {"results": RoundSerializer(many=True)}),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         rows = RLHFRound.objects.filter(project_id=project_id).select_related(
             "batch", "generation_run"

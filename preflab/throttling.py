@@ -1,0 +1,152 @@
+"""Login lock-out and the per-user API rate limit, both kept in the Django cache.
+
+* :class:`LoginLockout` counts consecutive failed logins per username. After
+  ``PREFLAB_LOGIN_LOCKOUT_FAILURES`` failures the username is locked for
+  ``PREFLAB_LOGIN_LOCKOUT_SECONDS``: every attempt (even with the right password) is answered
+  429 ``login_locked`` with ``Retry-After``. A successful login resets the count. Usernames
+  are never looked up: an unknown username is counted and locked exactly like a known one,
+  so the answers do not reveal which accounts exist.
+* :class:`ApiUserRateThrottle` limits authenticated API requests per user to
+  ``PREFLAB_API_RATE`` (a fixed-window counter: one small integer per user and window,
+  incremented atomically, so a request costs one or two cache round trips and no list of
+  timestamps is (de)serialised as with DRF's ``UserRateThrottle``).
+
+The rate limit lets requests through while the cache is unreachable (annotators keep working
+on PostgreSQL); login stays closed then (503 ``cache_unavailable``): an unchecked lock-out
+would allow unlimited password guessing.
+
+Both work with the default local-memory cache (per process: with several gunicorn workers
+each keeps its own counts) and with Redis (``REDIS_URL``: shared by all workers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from redis.exceptions import RedisError
+from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"6000/min"`` → ``(6000, 60)``: requests allowed per period in seconds."""
+    count, _, period = rate.partition("/")
+    if not count.strip().isdigit() or not period.strip() or period.strip()[0] not in _PERIODS:
+        raise ValueError(f"Not a rate like '100/min': {rate!r}")
+    return int(count), _PERIODS[period.strip()[0]]
+
+
+def incr(key: str, timeout: int) -> int:
+    """Add one to the counter ``key`` (created with ``timeout`` seconds to live)."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # missing or expired
+        if cache.add(key, 1, timeout):
+            return 1
+        return cache.incr(key)  # another request created it meanwhile
+
+
+# --- login lock-out ----------------------------------------------------------------------------
+
+
+class LoginLocked(Throttled):
+    """Too many failed logins for this username: locked for ``wait`` seconds."""
+
+    default_detail = "Too many failed logins for this account; try again later."
+    default_code = "login_locked"
+
+
+class LoginLockout:
+    """Consecutive failed logins of one username, and its lock."""
+
+    PREFIX = "preflab:login"
+
+    def __init__(self, username: str) -> None:
+        # case-folded and hashed: "Ann" and "ann" share a count, and no username is stored
+        digest = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+        self._failures_key = f"{self.PREFIX}:failures:{digest}"
+        self._lock_key = f"{self.PREFIX}:locked:{digest}"
+
+    @staticmethod
+    def limit() -> int:
+        return int(settings.PREFLAB_LOGIN_LOCKOUT_FAILURES)
+
+    @staticmethod
+    def seconds() -> int:
+        return int(settings.PREFLAB_LOGIN_LOCKOUT_SECONDS)
+
+    def check(self) -> None:
+        """Raise :class:`LoginLocked` while the username is locked."""
+        if self.limit() <= 0:
+            return
+        until = cache.get(self._lock_key)
+        if until is not None:
+            wait = float(until) - time.time()
+            if wait > 0:
+                raise LoginLocked(wait=wait)
+
+    def failed(self) -> None:
+        """Count one failure; the N-th in a row locks the username."""
+        limit = self.limit()
+        if limit <= 0:
+            return
+        seconds = self.seconds()
+        # the count of a run of failures is forgotten after the lock-out period without one
+        if incr(self._failures_key, seconds) >= limit:
+            cache.set(self._lock_key, time.time() + seconds, seconds)
+            cache.delete(self._failures_key)
+
+    def succeeded(self) -> None:
+        cache.delete(self._failures_key)
+
+    def reset(self) -> None:
+        """Unlock (for an administrator: ``LoginLockout("name").reset()`` in a shell)."""
+        cache.delete_many([self._failures_key, self._lock_key])
+
+
+# --- per-user API rate limit -------------------------------------------------------------------
+
+
+class ApiUserRateThrottle(BaseThrottle):
+    """At most ``PREFLAB_API_RATE`` requests per authenticated user and period (fixed
+    window). Anonymous requests are not counted here (login has its own throttle and
+    lock-out; everything else refuses them)."""
+
+    PREFIX = "preflab:api"
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = getattr(settings, "PREFLAB_API_RATE", "")
+        user = getattr(request, "user", None)
+        if not rate or user is None or not user.is_authenticated:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        try:
+            count = incr(f"{self.PREFIX}:{user.pk}:{period}:{window}", period + 1)
+        except (RedisError, OSError):
+            # The cache is down. A rate limit is not worth refusing paid work for: the
+            # database is the source of truth and still answers, so let the request through.
+            logger.warning("API rate limit not applied: the cache is unavailable", exc_info=True)
+            return True
+        if count <= limit:
+            return True
+        self._wait = max(1.0, (window + 1) * period - now)
+        return False
+
+    def wait(self) -> float | None:
+        return None if self._wait is None else float(math.ceil(self._wait))
