@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,36 @@ def test_with_the_cache_down_api_requests_pass_and_login_answers_503(
         assert refused.status_code == 503, refused.content
         assert refused.json()["code"] == "cache_unavailable"
         assert refused["Retry-After"] == "5"
+
+
+@pytest.mark.redis
+def test_lockout_and_rate_limit_work_on_redis_shared_by_every_process(
+    make_user: Any, settings: Any
+) -> None:
+    """Production keeps the counters in Redis (shared by all gunicorn workers): the same
+    checks against a real Redis. Names are unique, so nothing needs clearing afterwards."""
+    from tests.conftest import REDIS_URL
+
+    suffix = uuid.uuid4().hex[:8]
+    user = make_user(f"redis-{suffix}")
+    auth = f"Token {Token.objects.create(user=user).key}"
+    settings.PREFLAB_API_RATE = "2/min"
+    shared = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{suffix}",
+        }
+    }
+    with override_settings(CACHES=shared):
+        for _ in range(3):
+            assert token_login(user.username, "wrong").json()["code"] == "invalid_credentials"
+        assert_locked(token_login(user.username, PASSWORD))
+        LoginLockout(user.username).reset()
+        assert token_login(user.username, PASSWORD).status_code == 200
+
+        # five requests within a second span at most two windows of two: one must be refused
+        statuses = [
+            Client().get("/api/auth/me/", HTTP_AUTHORIZATION=auth).status_code for _ in range(5)
+        ]
+        assert statuses[0] == 200 and 429 in statuses, statuses
