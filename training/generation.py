@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -253,9 +253,15 @@ def generate_batch(
     round_number: int | None = None,
     batch_name: str = "",
     user: Any | None = None,
+    on_written: Callable[[GenerationReport], None] | None = None,
 ) -> GenerationReport:
     """Sample ``sampling.n`` candidates per prompt from ``policy`` (and ``compare_policy``
     for ``new_vs_previous``), pair them and write one new batch of comparisons.
+
+    ``on_written`` runs inside the write transaction, after the batch is written: a
+    generation run marks itself succeeded there, so that the batch and the run's success
+    commit together (a worker dying in between cannot leave a batch its run does not know,
+    which a re-delivery would publish a second time).
 
     Raises an :class:`InvalidGeneration` subclass before any model work when the request is
     invalid, :class:`NothingToCompare` when no new pair came out, :class:`PromptsChanged`
@@ -347,6 +353,8 @@ def generate_batch(
                 "previous_sampling": asdict(compare_sampling(sampling)),
             },
         )
+        if on_written is not None:
+            on_written(report)
     return report
 
 

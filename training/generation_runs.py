@@ -105,13 +105,18 @@ def execute_generation_run(run_id: int) -> TrainingRun:
 
 def _generate(run: TrainingRun) -> TrainingRun:
     options = _options(run.config)
-    report = generation.generate_batch(
+
+    def succeed(report: generation.GenerationReport) -> None:  # in the batch's transaction
+        finish_succeeded(run, metrics=report.as_dict(), output_batch_id=report.batch_id)
+
+    generation.generate_batch(
         project=run.project,
         policy=run.base_artifact,
         prompts=list(Prompt.objects.filter(pk__in=run.prompt_ids).order_by("id")),
         compare_policy=run.compare_artifact,
         reward=run.reward_artifact,
         user=run.created_by,
+        on_written=succeed,
         **options,
     )
-    return finish_succeeded(run, metrics=report.as_dict(), output_batch_id=report.batch_id)
+    return run

@@ -57,7 +57,7 @@ from training.ml.generation import (
 )
 from training.ml.scoring import ENSEMBLE_MANIFEST
 from training.ml.tiny import build_causal_lm, build_tokenizer
-from training.models import ArtifactKind, ModelArtifact
+from training.models import ArtifactKind, ModelArtifact, TrainingRun
 from training.registry import register_artifact, staging_dir
 
 ANSWER = "cat thanks"
@@ -513,6 +513,61 @@ def test_a_failed_write_leaves_nothing_behind(
         )
     assert isinstance(caught.value, ConflictError)
     assert _row_counts() == before
+
+
+class WorkerDied(BaseException):
+    """Stands for SIGKILL: not an ``Exception``, so nothing marks the run failed."""
+
+
+@pytest.mark.django_db
+def test_a_generation_run_killed_after_writing_is_published_once(
+    setup: tuple[Project, list[Prompt]],
+    register: Callable[..., ModelArtifact],
+    make_user: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch and the run's success commit together: a worker dying between the two
+    leaves neither, and the re-delivered run publishes the batch once."""
+    from training import generation_runs
+    from training.generation_runs import create_generation_run, execute_generation_run
+    from training.models import RunStatus
+
+    project, _ = setup
+    policy = register("policy", project=project)
+    monkeypatch.setattr(generation, "generate_candidates", _fake_generator(["a", "b", "c"]))
+    run = create_generation_run(
+        project=project,
+        base_artifact_id=policy.id,
+        config={"pairing": "random", "sampling": {"n": 3, "max_new_tokens": 4}},
+        user=make_user("engineer"),
+    )
+    before = _row_counts()
+
+    real_finish = generation_runs.finish_succeeded
+
+    def die_after_finishing(*args: Any, **kwargs: Any) -> Any:
+        real_finish(*args, **kwargs)
+        raise WorkerDied  # after the success was written, before the transaction committed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(generation_runs, "finish_succeeded", die_after_finishing)
+        with pytest.raises(WorkerDied):
+            execute_generation_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.output_batch_id is None
+    assert _row_counts() == before  # no batch without its run
+
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)  # the watchdog
+    done = execute_generation_run(run.pk)
+    assert done.status == RunStatus.SUCCEEDED and done.attempts == 2
+    batches = list(Batch.objects.filter(project=project, source=BatchSource.GENERATION))
+    assert [b.id for b in batches] == [done.output_batch_id]
+    assert done.metrics["batch_id"] == done.output_batch_id
+    _check_batch(project, done.output_batch_id)
+
+    again = execute_generation_run(run.pk)  # a re-delivered message of a finished run
+    assert again.status == RunStatus.SUCCEEDED
+    assert Batch.objects.filter(project=project, source=BatchSource.GENERATION).count() == 1
 
 
 @pytest.fixture
