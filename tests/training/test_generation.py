@@ -561,6 +561,7 @@ def test_a_generation_run_killed_after_writing_is_published_once(
     done = execute_generation_run(run.pk)
     assert done.status == RunStatus.SUCCEEDED and done.attempts == 2
     batches = list(Batch.objects.filter(project=project, source=BatchSource.GENERATION))
+    assert done.output_batch_id is not None
     assert [b.id for b in batches] == [done.output_batch_id]
     assert done.metrics["batch_id"] == done.output_batch_id
     _check_batch(project, done.output_batch_id)
