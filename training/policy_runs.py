@@ -87,7 +87,8 @@ def create_policy_run(
 
 
 def execute_policy_run(run_id: int) -> TrainingRun:
-    """Task body: run a policy run; PPO resumes from its last checkpoint after a lost worker."""
+    """Task body: run a policy run; after a lost worker it resumes from its last checkpoint
+    (every ``checkpoint_steps``)."""
     return execute(run_id, _train)
 
 
@@ -113,13 +114,13 @@ def _train(run: TrainingRun) -> TrainingRun:
             out=out,
             config=config,
             callbacks=[callback.callback],
+            checkpoint_dir=run_checkpoint_dir(run),
         )
     else:
         assert run.reward_artifact is not None
         reward = artifact_dir(run.reward_artifact)
         prompts = _prompts(run)
         if run.kind == RunKind.PPO:
-            checkpoints = run_checkpoint_dir(run)
             metrics = train_ppo(
                 policy=policy,
                 reward=reward,
@@ -127,7 +128,7 @@ def _train(run: TrainingRun) -> TrainingRun:
                 out=out,
                 config=config,
                 on_step=callback.on_step,
-                checkpoint_dir=checkpoints,
+                checkpoint_dir=run_checkpoint_dir(run),
             )
         else:
             prompts_file = run_work_dir(run) / "prompts.jsonl"
@@ -140,6 +141,7 @@ def _train(run: TrainingRun) -> TrainingRun:
                 out=out,
                 config=config,
                 callbacks=[callback.callback],
+                checkpoint_dir=run_checkpoint_dir(run),
             )
     callback.flush_and_check()
     if finish_cancelled(run):

@@ -316,3 +316,85 @@ def test_dpo_raises_the_held_out_log_prob_margin(models: dict[str, Path]) -> Non
     assert metrics["eval"]["reward_margin"] > 0
     # TRL's implicit reward margin is β × the log-ratio margin our own computation gives.
     assert metrics["eval"]["reward_margin"] == pytest.approx(0.1 * (after - before), rel=1e-3)
+
+
+class WorkerLost(BaseException):
+    """Stands for a SIGKILLed worker (not an ``Exception``: nothing handles it)."""
+
+
+def lose_the_worker_after_checkpoint(step: int) -> Any:
+    from transformers import TrainerCallback
+
+    class Kill(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == step:  # the checkpoint of this step is complete
+                raise WorkerLost
+
+    return Kill()
+
+
+def count_steps(steps: list[int]) -> Any:
+    from transformers import TrainerCallback
+
+    class Count(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            steps.append(state.global_step)
+
+    return Count()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["grpo", "dpo"])
+def test_a_run_lost_after_a_checkpoint_resumes_there_with_its_whole_history(
+    models: dict[str, Path], tmp_path: Path, algorithm: str
+) -> None:
+    from training.ml.policy_trl import train_grpo
+
+    checkpoints = tmp_path / "checkpoints"
+
+    def train(callbacks: list[Any]) -> dict[str, Any]:
+        if algorithm == "grpo":
+            config = parse_grpo_config(TINY_RUN | {"total_episodes": 32, "checkpoint_steps": 2})
+            return train_grpo(
+                policy=models["base"],
+                reward=models["reward"],
+                prompts_file=models["prompts"],
+                out=tmp_path / "out",
+                config=config,
+                callbacks=callbacks,
+                checkpoint_dir=checkpoints,
+            )
+        rows = write_jsonl(tmp_path / "train.jsonl", synthetic_rows(32, 1))
+        dpo = {"batch_size": 8, "max_length": 128, "checkpoint_steps": 2}
+        return train_dpo(
+            policy=models["base"],
+            train_file=rows,
+            eval_file=None,
+            out=tmp_path / "out",
+            config=parse_dpo_config(dpo),
+            callbacks=callbacks,
+            checkpoint_dir=checkpoints,
+        )
+
+    with pytest.raises(WorkerLost):
+        train([lose_the_worker_after_checkpoint(2)])
+    assert (checkpoints / "checkpoint-2" / "trainer_state.json").exists()
+    assert not (tmp_path / "out").exists()  # nothing saved as a result
+
+    stepped: list[int] = []
+    metrics = train([count_steps(stepped)])
+    assert metrics["resumed"] is True
+    assert stepped == [3, 4]  # only the steps after the checkpoint ran again
+    assert metrics["steps"] == 4
+    # the history up to the checkpoint came back with it: every step once
+    assert [h["step"] for h in metrics["history"]] == [1, 2, 3, 4]
+    assert changed_parameters(models["base"], tmp_path / "out")
+
+    # Lost once more, after the last checkpoint but before the run was registered: the
+    # final checkpoint is passed over (resuming a finished state would take a fifth step),
+    # and the steps after the one before are redone.
+    assert (checkpoints / "checkpoint-4").is_dir()
+    stepped.clear()
+    again = train([count_steps(stepped)])
+    assert again["resumed"] is True and again["steps"] == 4 and stepped == [3, 4]
+    assert [h["step"] for h in again["history"]] == [1, 2, 3, 4]

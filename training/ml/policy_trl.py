@@ -103,6 +103,9 @@ class _OnlineConfig:
     lora_rank: int = _opt(0, "Train LoRA adapters of this rank (0: full fine-tuning).")
     gradient_checkpointing: bool = _opt(False, "Trade compute for memory on large models.")
     logging_steps: int = _opt(1, "Log metrics (and a history entry) every N steps.")
+    checkpoint_steps: int = _opt(
+        10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
+    )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialisation.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
 
@@ -160,6 +163,9 @@ class DPOTrainingConfig:
     lora_rank: int = _opt(0, "Train LoRA adapters of this rank (0: full fine-tuning).")
     gradient_checkpointing: bool = _opt(False, "Trade compute for memory on large models.")
     logging_steps: int = _opt(1, "Log metrics (and a history entry) every N steps.")
+    checkpoint_steps: int = _opt(
+        10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
+    )
     seed: int = _opt(0, "Seed of shuffling and initialisation.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
 
@@ -181,6 +187,7 @@ ONLINE_CHECKS: dict[str, Check] = {
     "reward_max_length": lambda v: 8 <= v <= 131072,
     "lora_rank": lambda v: 0 <= v <= 1024,
     "logging_steps": lambda v: v >= 1,
+    "checkpoint_steps": lambda v: v >= 0,
     "precision": PRECISION_CHECK,
 }
 
@@ -204,6 +211,7 @@ DPO_CHECKS: dict[str, Check] = {
     "max_grad_norm": lambda v: v > 0,
     "lora_rank": lambda v: 0 <= v <= 1024,
     "logging_steps": lambda v: v >= 1,
+    "checkpoint_steps": lambda v: v >= 0,
     "precision": PRECISION_CHECK,
 }
 
@@ -353,11 +361,12 @@ def _load_policy(policy: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _common_args(config: Any, work: Path) -> dict[str, Any]:
+def _common_args(config: Any, work: Path, checkpoint_dir: Path | None) -> dict[str, Any]:
     import torch
 
+    saving = checkpoint_dir is not None and config.checkpoint_steps > 0
     return {
-        "output_dir": str(work / "checkpoints"),
+        "output_dir": str(checkpoint_dir if saving else work / "checkpoints"),
         "learning_rate": config.learning_rate,
         "max_grad_norm": config.max_grad_norm,
         "seed": config.seed,
@@ -366,11 +375,37 @@ def _common_args(config: Any, work: Path) -> dict[str, Any]:
         "use_cpu": not torch.cuda.is_available(),
         "report_to": [],
         "logging_steps": config.logging_steps,
-        "save_strategy": "no",
+        # a resumable state (model, optimizer, scheduler, RNG, trainer state incl. the log
+        # history) every checkpoint_steps; the last two are kept
+        "save_strategy": "steps" if saving else "no",
+        "save_steps": config.checkpoint_steps or 1,
+        "save_total_limit": 2,
         "eval_strategy": "no",
         "disable_tqdm": True,
         "disable_dropout": True,
     }
+
+
+def _resume_point(checkpoint_dir: Path | None) -> str | None:
+    """The newest checkpoint in ``checkpoint_dir`` that a lost worker left mid-training, or
+    None: train from the start.
+
+    A checkpoint counts once its trainer state is written (the last file of a checkpoint).
+    The one saved at the final step is passed over: resuming from a finished state makes the
+    trainer take one step more than asked. Resuming from the one before redoes at most
+    ``checkpoint_steps`` steps."""
+    if checkpoint_dir is None or not checkpoint_dir.is_dir():
+        return None
+    numbered = [
+        (int(p.name.split("-")[1]), p)
+        for p in checkpoint_dir.glob("checkpoint-*")
+        if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    for _, folder in sorted(numbered, reverse=True):
+        state = json.loads((folder / "trainer_state.json").read_text())
+        if state["global_step"] < state["max_steps"]:
+            return str(folder)
+    return None
 
 
 def _save(trainer: Any, policy: Path, out: Path, *, lora: bool) -> None:
@@ -488,6 +523,7 @@ def _train_online(
     config: GRPOTrainingConfig | RLOOTrainingConfig,
     callbacks: list[Any] | None,
     monitors: Sequence[Monitor] = (),
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -503,7 +539,7 @@ def _train_online(
     )
     work = Path(tempfile.mkdtemp(prefix=f"{algorithm}-"))
     try:
-        common = _common_args(config, work) | {
+        common = _common_args(config, work, checkpoint_dir) | {
             "max_steps": config.steps,
             "per_device_train_batch_size": config.batch_size,
             "num_generations": config.num_generations,
@@ -543,8 +579,9 @@ def _train_online(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
+        resume = _resume_point(checkpoint_dir)
         started = time.perf_counter()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started
         _save(trainer, policy, out, lora=bool(config.lora_rank))
         keys = ONLINE_HISTORY_KEYS | {m.name: f"rewards/{m.name}/mean" for m in monitors}
@@ -557,6 +594,7 @@ def _train_online(
             "precision": "bf16" if common["bf16"] else "fp32",
             "train_loss": _number(result.training_loss),
             "wall_seconds": round(wall, 3),
+            "resumed": resume is not None,
             **_series_summary(history, "reward"),
             **_series_summary(history, "kl"),
             "history": history,
@@ -576,9 +614,12 @@ def train_grpo(
     config: GRPOTrainingConfig,
     callbacks: list[Any] | None = None,
     monitors: Sequence[Monitor] = (),
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     """GRPO on the prompts of ``prompts_file`` against the reward artifact ``reward``; saves
-    the policy to ``out`` and returns its metrics (with a per-step ``history``)."""
+    the policy to ``out`` and returns its metrics (with a per-step ``history``). With
+    ``checkpoint_dir``, a resumable state is saved there every ``checkpoint_steps`` and a
+    run that finds one resumes from it."""
     return _train_online("grpo", **locals())
 
 
@@ -591,9 +632,11 @@ def train_rloo(
     config: RLOOTrainingConfig,
     callbacks: list[Any] | None = None,
     monitors: Sequence[Monitor] = (),
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     """RLOO on the prompts of ``prompts_file`` against the reward artifact ``reward``; saves
-    the policy to ``out`` and returns its metrics (with a per-step ``history``)."""
+    the policy to ``out`` and returns its metrics (with a per-step ``history``). With
+    ``checkpoint_dir``, it saves and resumes as :func:`train_grpo` does."""
     return _train_online("rloo", **locals())
 
 
@@ -617,10 +660,12 @@ def train_dpo(
     out: Path,
     config: DPOTrainingConfig,
     callbacks: list[Any] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
     """DPO on TRL-format preference JSONL; saves the policy to ``out`` and returns its metrics
     (with a per-step ``history``; with ``eval_file``, held-out implicit-reward accuracy and
-    margin under ``eval``)."""
+    margin under ``eval``). With ``checkpoint_dir``, it saves and resumes as
+    :func:`train_grpo` does."""
     import datasets
     import torch
     from trl import DPOConfig, DPOTrainer
@@ -635,7 +680,7 @@ def train_dpo(
         model, tokenizer = _load_policy(policy)
         tokenizer.padding_side = "right"
         args = DPOConfig(
-            **_common_args(config, work),
+            **_common_args(config, work, checkpoint_dir),
             num_train_epochs=config.epochs,
             max_steps=config.max_steps,
             per_device_train_batch_size=config.batch_size,
@@ -654,8 +699,9 @@ def train_dpo(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
+        resume = _resume_point(checkpoint_dir)
         started = time.perf_counter()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started
         history = history_from_logs(trainer.state.log_history, DPO_HISTORY_KEYS)
         metrics: dict[str, Any] = {
@@ -665,6 +711,7 @@ def train_dpo(
             "precision": "bf16" if args.bf16 else "fp32",
             "train_loss": _number(result.training_loss),
             "wall_seconds": round(wall, 3),
+            "resumed": resume is not None,
             **_series_summary(history, "reward_margin"),
             **_series_summary(history, "reward_accuracy"),
             "history": history,
@@ -687,6 +734,9 @@ def train_dpo(
 # --------------------------------------------------------------------------- CLI
 
 
+CHECKPOINTS_HELP = "Folder for resumable checkpoints; a rerun with the same folder resumes."
+
+
 def main(argv: list[str] | None = None) -> int:
     """``grpo``/``rloo``/``dpo`` subcommands; prints the config and metrics as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
@@ -699,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--prompts", type=Path, required=True, help="Prompt JSONL.")
         sub.add_argument("--out", type=Path, required=True, help="Where the policy is saved.")
         sub.add_argument("--config", type=Path, help=f"JSON file of {name.upper()} fields.")
+        sub.add_argument("--checkpoints", type=Path, help=CHECKPOINTS_HELP)
         online[name] = sub
     dpo = commands.add_parser("dpo", help="DPO on TRL-format preference JSONL.")
     dpo.add_argument("--policy", type=Path, required=True, help="Policy directory.")
@@ -706,6 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     dpo.add_argument("--eval", type=Path, help="Held-out JSONL.")
     dpo.add_argument("--out", type=Path, required=True, help="Where the policy is saved.")
     dpo.add_argument("--config", type=Path, help="JSON file of DPO fields.")
+    dpo.add_argument("--checkpoints", type=Path, help=CHECKPOINTS_HELP)
     args = parser.parse_args(argv)
     sub = dpo if args.algorithm == "dpo" else online[args.algorithm]
     try:
@@ -734,6 +786,7 @@ def _run(args: argparse.Namespace, config: Any) -> dict[str, Any]:
             eval_file=args.eval,
             out=args.out,
             config=config,
+            checkpoint_dir=args.checkpoints,
         )
     train = train_grpo if args.algorithm == "grpo" else train_rloo
     return train(
@@ -742,6 +795,7 @@ def _run(args: argparse.Namespace, config: Any) -> dict[str, Any]:
         prompts_file=args.prompts,
         out=args.out,
         config=config,
+        checkpoint_dir=args.checkpoints,
     )
 
 
