@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import DatasetExport, Project
+from training.ml.checkpoints import resume_point
 from training.ml.reward import (
     RewardTrainingConfig,
     parse_config,
@@ -26,7 +27,6 @@ from training.run_lifecycle import (
     execute,
     finish_cancelled,
     finish_with_artifact,
-    last_checkpoint,
     run_checkpoint_dir,
 )
 
@@ -92,7 +92,7 @@ def _train(run: TrainingRun) -> TrainingRun:
         config=config,
         callbacks=[callback.callback],
         **(
-            {"resume_from": last_checkpoint(checkpoints), "checkpoint_dir": checkpoints}
+            {"resume_from": resume_point(checkpoints), "checkpoint_dir": checkpoints}
             if config.ensemble_size == 1
             else {}
         ),

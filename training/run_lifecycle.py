@@ -69,14 +69,6 @@ def run_work_dir(run: TrainingRun) -> Path:
     return folder
 
 
-def last_checkpoint(folder: Path) -> Path | None:
-    checkpoints = sorted(
-        (p for p in folder.glob("checkpoint-*") if p.is_dir()),
-        key=lambda p: int(p.name.split("-")[-1]),
-    )
-    return checkpoints[-1] if checkpoints else None
-
-
 def heartbeat_fresh(run: TrainingRun) -> bool:
     timeout = settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT
     return (

@@ -3,11 +3,11 @@ and DPO straight on the preference export. Plain Python: imports no Django; the 
 and the CLI call the same functions.
 
     python -m training.ml.policy_trl grpo --policy DIR --reward DIR --prompts FILE.jsonl \\
-        --out DIR [--config config.json]
+        --out DIR [--config config.json] [--checkpoints DIR]
     python -m training.ml.policy_trl rloo --policy DIR --reward DIR --prompts FILE.jsonl \\
-        --out DIR [--config config.json]
+        --out DIR [--config config.json] [--checkpoints DIR]
     python -m training.ml.policy_trl dpo --policy DIR --train FILE.jsonl [--eval FILE.jsonl] \\
-        --out DIR [--config config.json]
+        --out DIR [--config config.json] [--checkpoints DIR]
 
 GRPO and RLOO score completions with :func:`reward_function`, which renders each exchange
 with :func:`training.ml.prompts.render_exchange` and scores it with
@@ -34,7 +34,9 @@ What TRL 1.16 does that this module relies on (read from its source):
   LoRA the reference is the base with the adapter disabled.
 
 Every saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)`` (LoRA adapters are
-merged first); the tokenizer and ``preflab_metrics.json`` are saved beside it.
+merged first); the tokenizer and ``preflab_metrics.json`` are saved beside it. With a
+checkpoint folder a run saves a resumable state every ``checkpoint_steps`` and a rerun resumes
+from it (:func:`training.ml.checkpoints.resume_point`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.ml.checkpoints import resume_point
 from training.ml.config import Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
@@ -386,28 +389,6 @@ def _common_args(config: Any, work: Path, checkpoint_dir: Path | None) -> dict[s
     }
 
 
-def _resume_point(checkpoint_dir: Path | None) -> str | None:
-    """The newest checkpoint in ``checkpoint_dir`` that a lost worker left mid-training, or
-    None: train from the start.
-
-    A checkpoint counts once its trainer state is written (the last file of a checkpoint).
-    The one saved at the final step is passed over: resuming from a finished state makes the
-    trainer take one step more than asked. Resuming from the one before redoes at most
-    ``checkpoint_steps`` steps."""
-    if checkpoint_dir is None or not checkpoint_dir.is_dir():
-        return None
-    numbered = [
-        (int(p.name.split("-")[1]), p)
-        for p in checkpoint_dir.glob("checkpoint-*")
-        if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()
-    ]
-    for _, folder in sorted(numbered, reverse=True):
-        state = json.loads((folder / "trainer_state.json").read_text())
-        if state["global_step"] < state["max_steps"]:
-            return str(folder)
-    return None
-
-
 def _save(trainer: Any, policy: Path, out: Path, *, lora: bool) -> None:
     """The trained policy (adapters merged) and the original tokenizer into ``out``."""
     from transformers import AutoTokenizer
@@ -579,9 +560,9 @@ def _train_online(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
-        resume = _resume_point(checkpoint_dir)
+        resume = resume_point(checkpoint_dir)
         started = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=resume)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         wall = time.perf_counter() - started
         _save(trainer, policy, out, lora=bool(config.lora_rank))
         keys = ONLINE_HISTORY_KEYS | {m.name: f"rewards/{m.name}/mean" for m in monitors}
@@ -699,9 +680,9 @@ def train_dpo(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
-        resume = _resume_point(checkpoint_dir)
+        resume = resume_point(checkpoint_dir)
         started = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=resume)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         wall = time.perf_counter() - started
         history = history_from_logs(trainer.state.log_history, DPO_HISTORY_KEYS)
         metrics: dict[str, Any] = {
