@@ -129,6 +129,7 @@ def _train(run: TrainingRun) -> TrainingRun:
                 config=config,
                 on_step=callback.on_step,
                 checkpoint_dir=run_checkpoint_dir(run),
+                on_checkpoint=callback.flush_and_check,
             )
         else:
             prompts_file = run_work_dir(run) / "prompts.jsonl"

@@ -181,6 +181,7 @@ class RunCallback:
         self.pending: list[RunMetric] = []
         self.latest: dict[str, Any] = {}
         self.progress = 0.0
+        self.written = False  # nothing of this attempt is on record yet
         parent = self
 
         class _Callback(TrainerCallback):
@@ -222,9 +223,18 @@ class RunCallback:
         return stop
 
     def flush_and_check(self) -> bool:
-        """Write buffered metrics and the heartbeat; True when a cancel was requested."""
+        """Write buffered metrics and the heartbeat; True when a cancel was requested.
+
+        The first write of an attempt replaces the rows a lost attempt left from its first
+        step on: a run resumed from a checkpoint redoes the steps after it, and each step
+        stays on record once."""
         if self.pending:
-            RunMetric.objects.bulk_create(self.pending)
+            with transaction.atomic():
+                if not self.written:
+                    first = min(metric.step for metric in self.pending)
+                    RunMetric.objects.filter(run_id=self.run_id, step__gte=first).delete()
+                    self.written = True
+                RunMetric.objects.bulk_create(self.pending)
             self.pending = []
         updates: dict[str, Any] = {"heartbeat_at": timezone.now()}
         if self.latest:

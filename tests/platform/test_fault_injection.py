@@ -302,6 +302,9 @@ def test_a_worker_killed_mid_round_is_resumed_from_its_checkpoint_and_the_round_
     assert run.metrics["resumed"] is True and run.metrics["steps"] == 60
     after = RunMetric.objects.filter(run=run, id__gt=last_before).order_by("id").first()
     assert after is not None and after.step == checkpoint_step + 1  # not from step 1
+    # the steps the lost attempt logged after its checkpoint were redone: each is on record once
+    steps = list(RunMetric.objects.filter(run=run).order_by("step").values_list("step", flat=True))
+    assert steps == list(range(1, 61))
     policies = ModelArtifact.objects.filter(kind="policy", project=project)
     assert list(policies.values_list("id", flat=True)) == [r.policy_artifact_id]
     assert run.output_artifact_id == r.policy_artifact_id

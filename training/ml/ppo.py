@@ -571,12 +571,15 @@ def train_ppo(
     config: PPOConfig,
     on_step: StepCallback | None = None,
     checkpoint_dir: Path | None = None,
+    on_checkpoint: Callable[[], object] | None = None,
     device: str | None = None,
     monitors: Sequence[Monitor] = (),
 ) -> dict[str, Any]:
     """Run PPO, save the policy to ``out`` and return the metrics (with the per-step history).
 
-    With ``checkpoint_dir`` the run resumes from the last checkpoint there. ``on_step`` may
+    With ``checkpoint_dir`` the run resumes from the last checkpoint there; ``on_checkpoint``
+    is called just before each checkpoint is saved (a run writes its buffered metrics there,
+    so every step up to a checkpoint is on record when a worker is lost). ``on_step`` may
     return True to stop early (a cancel); the policy trained so far is still saved.
     """
     trainer = PPOTrainer(
@@ -593,13 +596,16 @@ def train_ppo(
         metrics["step"] = trainer.step
         metrics["episodes"] = trainer.step * config.batch_size
         history.append(metrics)
+        stop = on_step is not None and on_step(trainer.step, config.steps, metrics)
         if (
             checkpoint_dir is not None
             and config.checkpoint_steps
             and (trainer.step % config.checkpoint_steps == 0)
         ):
+            if on_checkpoint is not None:
+                on_checkpoint()
             trainer.save_checkpoint(checkpoint_dir)
-        if on_step is not None and on_step(trainer.step, config.steps, metrics):
+        if stop:
             stopped = True
             break
     wall = time.perf_counter() - started
