@@ -107,7 +107,9 @@ class _OnlineConfig:
     gradient_checkpointing: bool = _opt(False, "Trade compute for memory on large models.")
     logging_steps: int = _opt(1, "Log metrics (and a history entry) every N steps.")
     checkpoint_steps: int = _opt(
-        10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
+        50,
+        "With a checkpoint folder: save a resumable state (model and optimizer) every N "
+        "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialisation.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
@@ -167,7 +169,9 @@ class DPOTrainingConfig:
     gradient_checkpointing: bool = _opt(False, "Trade compute for memory on large models.")
     logging_steps: int = _opt(1, "Log metrics (and a history entry) every N steps.")
     checkpoint_steps: int = _opt(
-        10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
+        50,
+        "With a checkpoint folder: save a resumable state (model and optimizer) every N "
+        "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of shuffling and initialisation.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
