@@ -1,10 +1,9 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import type { LabelScheme, ProjectDetail, QueueItem } from "../api";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 
 const user = { id: 7, username: "ann", is_superuser: false, roles: ["annotator"] };
 
@@ -80,14 +79,6 @@ function deferred<T>() {
   return { promise, resolve };
 }
 
-function renderAnnotate() {
-  return render(
-    <MemoryRouter initialEntries={["/projects/3/annotate"]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 const nextCalls = (calls: RecordedCall[]) => calls.filter((c) => `${c.method} ${c.path}` === NEXT);
 const submitCalls = (calls: RecordedCall[], id: number) => calls.filter((c) => `${c.method} ${c.path}` === submitKey(id));
 
@@ -107,7 +98,7 @@ describe("AnnotatePage", () => {
   it("renders the header, the conversation and the two responses", async () => {
     mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
 
     const root = await shownItem(11);
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
@@ -134,7 +125,7 @@ describe("AnnotatePage", () => {
   it("submits with the keyboard: 2, w, Enter", async () => {
     const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     expect(button("Submit").disabled).toBe(true);
@@ -158,7 +149,7 @@ describe("AnnotatePage", () => {
   it("ignores shortcuts while typing in the rationale; Ctrl+Enter submits from there", async () => {
     const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     const rationale = screen.getByLabelText("Rationale") as HTMLTextAreaElement;
@@ -189,7 +180,7 @@ describe("AnnotatePage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
@@ -224,7 +215,7 @@ describe("AnnotatePage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
     await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
 
@@ -247,7 +238,7 @@ describe("AnnotatePage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     await u.click(button("Tie"));
@@ -271,7 +262,7 @@ describe("AnnotatePage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     await u.click(button("Both bad"));
@@ -288,7 +279,7 @@ describe("AnnotatePage", () => {
       routes({ [NEXT]: nextSequence(item(11, scheme), null), [submitKey(11)]: judgment(11) }, { ...project, ...scheme }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     expect(screen.queryByRole("button", { name: "Tie" })).toBeNull();
@@ -313,7 +304,7 @@ describe("AnnotatePage", () => {
   it("keeps Submit disabled until strength and a required rationale are given", async () => {
     mockFetch(routes({ [NEXT]: nextSequence(item(11, { rationale_mode: "required" }), null) }));
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     const rationale = screen.getByLabelText("Rationale") as HTMLTextAreaElement;
@@ -341,7 +332,7 @@ describe("AnnotatePage", () => {
       routes({ [NEXT]: nextSequence(item(11), item(12), null), [skipKey(11)]: { status: 204 } }),
     );
     const u = userEvent.setup();
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
 
     await u.keyboard("s");
@@ -361,7 +352,7 @@ describe("AnnotatePage", () => {
 
   it("says when the current item's lease has expired", async () => {
     mockFetch(routes({ [NEXT]: nextSequence(item(11, {}, { expires_at: "2020-01-01T00:00:00Z" }), null) }));
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     await shownItem(11);
     expect(
       screen.getByText("This item's lease expired; your answer will be accepted if the comparison still needs it."),
@@ -370,7 +361,7 @@ describe("AnnotatePage", () => {
 
   it("shows the empty-queue message", async () => {
     const { calls } = mockFetch(routes({ [NEXT]: { body: { item: null } } }));
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
 
     expect(await screen.findByText("All done — nothing left for you in this project.")).toBeTruthy();
     expect(screen.getByRole("link", { name: "Back to your projects" }).getAttribute("href")).toBe("/projects");
@@ -387,7 +378,7 @@ describe("AnnotatePage", () => {
         },
       }),
     );
-    renderAnnotate();
+    renderApp("/projects/3/annotate");
     expect((await screen.findByRole("alert")).textContent).toBe("Only the project's annotators take items from its queue.");
   });
 });

@@ -1,27 +1,13 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import { mockFetch } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 import { localToIso } from "./ExportsTab";
-import { datasetExport, mlProject, mlUser } from "./testData";
+import { consoleRoutes, datasetExport } from "./testData";
 
 const EXPORTS = "GET /api/projects/3/exports/";
 const CREATE = "POST /api/projects/3/exports/";
-
-function renderAt(path = "/projects/3/ml?tab=exports") {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
-const base = {
-  "GET /api/auth/me/": { body: mlUser },
-  "GET /api/projects/3/": { body: mlProject },
-};
 
 const withParquet = datasetExport(8, {
   files: {
@@ -35,14 +21,14 @@ const withParquet = datasetExport(8, {
 describe("ExportsTab", () => {
   it("lists exports with rows and download links", async () => {
     mockFetch({
-      ...base,
+      ...consoleRoutes,
       [EXPORTS]: {
         body: {
           results: [datasetExport(7), withParquet, datasetExport(9, { status: "failed", error: "No comparison is left.", files: {}, train_rows: 0, test_rows: 0 })],
         },
       },
     });
-    renderAt();
+    renderApp("/projects/3/ml?tab=exports");
 
     const table = await screen.findByRole("table", { name: "Dataset exports" });
     const rows = within(table).getAllByRole("row");
@@ -73,7 +59,7 @@ describe("ExportsTab", () => {
     document.cookie = "csrftoken=tok";
     const created = datasetExport(10);
     const { calls } = mockFetch({
-      ...base,
+      ...consoleRoutes,
       [EXPORTS]: { body: { results: [datasetExport(7)] } },
       [CREATE]: [
         {
@@ -88,7 +74,7 @@ describe("ExportsTab", () => {
       ],
     });
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml?tab=exports");
 
     await screen.findByRole("table", { name: "Dataset exports" });
     await u.click(screen.getByRole("button", { name: "New export" }));
@@ -135,9 +121,9 @@ describe("ExportsTab", () => {
   });
 
   it("checks the form before posting", async () => {
-    const { calls } = mockFetch({ ...base, [EXPORTS]: { body: { results: [] } } });
+    const { calls } = mockFetch({ ...consoleRoutes, [EXPORTS]: { body: { results: [] } } });
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml?tab=exports");
     expect(await screen.findByText("No exports yet")).toBeTruthy();
     await u.click(screen.getByRole("button", { name: "New export" }));
     await u.click(screen.getByLabelText("JSONL"));

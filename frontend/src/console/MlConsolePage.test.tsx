@@ -1,34 +1,20 @@
-import { render, screen, within } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import { mockFetch } from "../test/mockFetch";
-import { artifact, defaultConfig, mlProject, mlUser, round, steps } from "./testData";
-
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
-const base = {
-  "GET /api/auth/me/": { body: mlUser },
-  "GET /api/projects/3/": { body: mlProject },
-};
+import { renderApp } from "../test/renderApp";
+import { artifact, consoleRoutes, defaultConfig, mlProject, mlUser, round, steps } from "./testData";
 
 describe("ML console page", () => {
   it("is linked from the project page for ML engineers and superusers only", async () => {
-    mockFetch(base);
-    const { unmount } = renderAt("/projects/3");
+    mockFetch(consoleRoutes);
+    const { unmount } = renderApp("/projects/3");
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "ML console" }).getAttribute("href")).toBe("/projects/3/ml");
     unmount();
 
-    mockFetch({ ...base, "GET /api/projects/3/": { body: { ...mlProject, role: "annotator" } } });
-    const second = renderAt("/projects/3");
+    mockFetch({ ...consoleRoutes, "GET /api/projects/3/": { body: { ...mlProject, role: "annotator" } } });
+    const second = renderApp("/projects/3");
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.queryByRole("link", { name: "ML console" })).toBeNull();
     second.unmount();
@@ -37,14 +23,14 @@ describe("ML console page", () => {
       "GET /api/auth/me/": { body: { ...mlUser, is_superuser: true } },
       "GET /api/projects/3/": { body: { ...mlProject, role: null } },
     });
-    renderAt("/projects/3");
+    renderApp("/projects/3");
     expect(await screen.findByRole("link", { name: "ML console" })).toBeTruthy();
   });
 
   it("starts a round with the defaults and shows its step timeline (the browser test's path)", async () => {
     const created = round(1, { status: "queued" });
     const { calls } = mockFetch({
-      ...base,
+      ...consoleRoutes,
       "GET /api/projects/3/rounds/": { body: { results: [] } },
       "GET /api/projects/3/rounds/defaults/": { body: { base_policy: null, config: defaultConfig } },
       "GET /api/projects/3/artifacts/": { body: { results: [artifact(1)] } },
@@ -52,7 +38,7 @@ describe("ML console page", () => {
       "GET /api/projects/3/rounds/1/": { body: { ...created, status: "running", steps: steps({ collect: { status: "running" } }) } },
     });
     const u = userEvent.setup();
-    renderAt("/projects/3/ml");
+    renderApp("/projects/3/ml");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByText("ML console", { selector: ".eyebrow" })).toBeTruthy();
@@ -76,14 +62,14 @@ describe("ML console page", () => {
 
   it("switches tabs with clicks and arrow keys, keeping the tab in the URL", async () => {
     mockFetch({
-      ...base,
+      ...consoleRoutes,
       "GET /api/projects/3/rounds/": { body: { results: [] } },
       "GET /api/projects/3/training-runs/": { body: { results: [] } },
       "GET /api/projects/3/artifacts/": { body: { results: [] } },
       "GET /api/projects/3/exports/": { body: { results: [] } },
     });
     const u = userEvent.setup();
-    renderAt("/projects/3/ml");
+    renderApp("/projects/3/ml");
 
     const tabs = await screen.findAllByRole("tab");
     expect(tabs.map((t) => t.textContent)).toEqual(["Rounds", "Training runs", "Models", "Exports"]);
@@ -107,7 +93,7 @@ describe("ML console page", () => {
       "GET /api/projects/9/": { status: 404, body: { code: "not_found", message: "Not found.", extra: {} } },
       "GET /api/projects/9/rounds/": { status: 404, body: { code: "not_found", message: "Not found.", extra: {} } },
     });
-    renderAt("/projects/9/ml");
+    renderApp("/projects/9/ml");
     expect(await screen.findByRole("heading", { name: "Project not found" })).toBeTruthy();
   });
 });

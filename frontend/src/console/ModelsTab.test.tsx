@@ -1,22 +1,12 @@
-import { render, screen, within } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import { mockFetch } from "../test/mockFetch";
-import { artifact, lineage, mlProject, mlUser } from "./testData";
-
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
+import { renderApp } from "../test/renderApp";
+import { artifact, consoleRoutes, lineage } from "./testData";
 
 const routes = {
-  "GET /api/auth/me/": { body: mlUser },
-  "GET /api/projects/3/": { body: mlProject },
+  ...consoleRoutes,
   "GET /api/projects/3/artifacts/": {
     body: {
       results: [
@@ -36,7 +26,7 @@ describe("ModelsTab", () => {
   it("lists the artifacts and shows the lineage of the selected one", async () => {
     mockFetch(routes);
     const u = userEvent.setup();
-    renderAt("/projects/3/ml?tab=models");
+    renderApp("/projects/3/ml?tab=models");
 
     const table = await screen.findByRole("table", { name: "Models" });
     const rows = within(table).getAllByRole("row");
@@ -86,7 +76,7 @@ describe("ModelsTab", () => {
       ],
     });
     const u = userEvent.setup();
-    renderAt("/projects/3/ml?tab=models&model=22");
+    renderApp("/projects/3/ml?tab=models&model=22");
     expect((await screen.findByRole("alert")).textContent).toBe("Boom.");
     await u.click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByRole("heading", { name: "Lineage of policy-round-2" })).toBeTruthy();

@@ -1,10 +1,9 @@
-import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { App } from "../App";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
-import { artifact, defaultConfig, finishedRound, mlProject, mlUser, round, steps } from "./testData";
+import { renderApp, settle } from "../test/renderApp";
+import { artifact, consoleRoutes, defaultConfig, finishedRound, round, steps } from "./testData";
 import type { Round } from "./types";
 
 type Routes = Record<string, MockRoute | MockRoute[] | MockHandler>;
@@ -15,8 +14,7 @@ const START = "POST /api/projects/3/rounds/";
 
 function routes(extra: Routes = {}): Routes {
   return {
-    "GET /api/auth/me/": { body: mlUser },
-    "GET /api/projects/3/": { body: mlProject },
+    ...consoleRoutes,
     [ROUNDS]: { body: { results: [round(1, { status: "succeeded", step: "published" }), finishedRound] } },
     "GET /api/projects/3/rounds/2/": { body: finishedRound },
     "GET /api/projects/3/rounds/1/": { body: round(1, { status: "succeeded", step: "published" }) },
@@ -28,20 +26,7 @@ function routes(extra: Routes = {}): Routes {
   };
 }
 
-function renderAt(path = "/projects/3/ml") {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 const count = (calls: RecordedCall[], key: string) => calls.filter((c) => `${c.method} ${c.path}` === key).length;
-
-/** Lets pending fetches and renders finish without moving the (fake) clock. */
-async function settle() {
-  for (let i = 0; i < 5; i += 1) await act(() => vi.advanceTimersByTimeAsync(0));
-}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -50,7 +35,7 @@ afterEach(() => {
 describe("RoundsTab", () => {
   it("lists rounds and shows the newest one's step timeline and win rate next to the prediction", async () => {
     mockFetch(routes());
-    renderAt();
+    renderApp("/projects/3/ml");
 
     const table = await screen.findByRole("table", { name: "Rounds" });
     const rows = within(table).getAllByRole("row");
@@ -102,7 +87,7 @@ describe("RoundsTab", () => {
   it("selects a round from the list and says when the win rate is not measured yet", async () => {
     mockFetch(routes());
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml");
     await screen.findByTestId("round-detail");
     await u.click(screen.getByRole("link", { name: "Round 1" }));
     expect(await screen.findByRole("heading", { name: "Round 1" })).toBeTruthy();
@@ -130,7 +115,7 @@ describe("RoundsTab", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml");
     await screen.findByTestId("round-detail");
 
     await u.click(screen.getByRole("button", { name: "Start a round" }));
@@ -184,7 +169,7 @@ describe("RoundsTab", () => {
   it("refuses bad JSON in an advanced textarea without posting", async () => {
     const { calls } = mockFetch(routes());
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml");
     await screen.findByTestId("round-detail");
     await u.click(screen.getByRole("button", { name: "Start a round" }));
     await screen.findByTestId("start-round-form");
@@ -219,7 +204,7 @@ describe("RoundsTab", () => {
         "GET /api/projects/3/rounds/4/": [{ body: running }, { body: running }, { body: done }],
       }),
     );
-    const { unmount } = renderAt("/projects/3/ml?tab=rounds&round=4");
+    const { unmount } = renderApp("/projects/3/ml?tab=rounds&round=4");
     const ROUND = "GET /api/projects/3/rounds/4/";
 
     await settle();
@@ -249,7 +234,7 @@ describe("RoundsTab", () => {
     const { calls } = mockFetch(
       routes({ [ROUNDS]: { body: { results: [running] } }, "GET /api/projects/3/rounds/4/": { body: running } }),
     );
-    const { unmount } = renderAt();
+    const { unmount } = renderApp("/projects/3/ml");
     await settle();
     expect(count(calls, "GET /api/projects/3/rounds/4/")).toBe(1);
     await act(() => vi.advanceTimersByTimeAsync(2000));
@@ -278,7 +263,7 @@ describe("RoundsTab", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAt();
+    renderApp("/projects/3/ml");
 
     expect((await screen.findByTestId("round-error")).textContent).toBe("run 11 failed: CUDA out of memory");
     expect(within(screen.getByTestId("round-step-reward")).getByText("CUDA out of memory")).toBeTruthy();
@@ -296,7 +281,7 @@ describe("RoundsTab", () => {
   it("tells other roles that the console is for ML engineers (403)", async () => {
     const denied = { status: 403, body: { code: "permission_denied", message: "Nope.", extra: {} } };
     mockFetch(routes({ [ROUNDS]: denied }));
-    renderAt();
+    renderApp("/projects/3/ml");
     expect((await screen.findByRole("alert")).textContent).toBe("You need to be an ML engineer of this project to use the ML console.");
     expect(screen.queryByRole("button", { name: "Start a round" })).toBeNull();
   });

@@ -1,10 +1,9 @@
-import { act, render, screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { App } from "../App";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
-import { mlProject, mlUser, run } from "./testData";
+import { renderApp, settle } from "../test/renderApp";
+import { consoleRoutes, run } from "./testData";
 import type { MetricRow } from "./types";
 
 type Routes = Record<string, MockRoute | MockRoute[] | MockHandler>;
@@ -34,8 +33,7 @@ const full = (step: number, reward: number) =>
 
 function routes(extra: Routes = {}): Routes {
   return {
-    "GET /api/auth/me/": { body: mlUser },
-    "GET /api/projects/3/": { body: mlProject },
+    ...consoleRoutes,
     [RUNS]: {
       body: {
         results: [
@@ -48,18 +46,6 @@ function routes(extra: Routes = {}): Routes {
   };
 }
 
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i += 1) await act(() => vi.advanceTimersByTimeAsync(0));
-}
-
 const metricPaths = (calls: RecordedCall[]) => calls.filter((c) => c.path.startsWith(METRICS)).map((c) => c.path.slice(METRICS.length));
 
 afterEach(() => {
@@ -69,7 +55,7 @@ afterEach(() => {
 describe("RunsTab", () => {
   it("lists runs with kind, status, progress and attempts", async () => {
     mockFetch(routes());
-    renderAt("/projects/3/ml?tab=runs");
+    renderApp("/projects/3/ml?tab=runs");
 
     const table = await screen.findByRole("table", { name: "Training runs" });
     const rows = within(table).getAllByRole("row");
@@ -101,7 +87,7 @@ describe("RunsTab", () => {
         [`GET ${METRICS}?after=3`]: { body: { results: [full(4, 0.9)] } },
       }),
     );
-    renderAt("/projects/3/ml?tab=runs&run=12");
+    renderApp("/projects/3/ml?tab=runs&run=12");
     await settle();
 
     const detail = screen.getByTestId("run-detail");
@@ -159,7 +145,7 @@ describe("RunsTab", () => {
       }),
     );
     const u = userEvent.setup();
-    renderAt("/projects/3/ml?tab=runs&run=11");
+    renderApp("/projects/3/ml?tab=runs&run=11");
 
     expect((await screen.findByTestId("run-error")).textContent).toBe("CUDA out of memory");
     expect(screen.getByText("No metrics logged yet.")).toBeTruthy();

@@ -21,6 +21,12 @@ export const mlProject: ProjectDetail = {
   created_at: "2025-01-02T10:00:00Z",
 };
 
+/** What every console page loads first: the signed-in ML engineer and project 3. */
+export const consoleRoutes = {
+  "GET /api/auth/me/": { body: mlUser },
+  "GET /api/projects/3/": { body: mlProject },
+};
+
 export const defaultConfig: RoundConfig = {
   algorithm: "ppo",
   accumulate: false,

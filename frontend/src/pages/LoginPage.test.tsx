@@ -1,25 +1,16 @@
-import { render, screen } from "@testing-library/react";
+import { screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import { mockFetch } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 
 const notAuthenticated = { status: 403, body: { code: "not_authenticated", message: "Not logged in.", extra: {} } };
 const user = { id: 7, username: "alice", is_superuser: false, roles: ["annotator"] };
 
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 describe("LoginPage", () => {
   it("redirects unauthenticated users to /login", async () => {
     mockFetch({ "GET /api/auth/me/": notAuthenticated });
-    renderAt("/projects");
+    renderApp("/projects");
     expect(await screen.findByRole("button", { name: "Log in" })).toBeTruthy();
     expect(screen.getByLabelText("Username")).toBeTruthy();
     expect(screen.getByLabelText("Password")).toBeTruthy();
@@ -35,7 +26,7 @@ describe("LoginPage", () => {
       },
     });
     const u = userEvent.setup();
-    renderAt("/login");
+    renderApp("/login");
 
     await u.type(await screen.findByLabelText("Username"), "alice");
     await u.type(screen.getByLabelText("Password"), "wrong");
@@ -60,7 +51,7 @@ describe("LoginPage", () => {
     // The real endpoint sets the cookie; emulate that.
     document.cookie = "csrftoken=cookie-token";
     const u = userEvent.setup();
-    renderAt("/login");
+    renderApp("/login");
 
     await u.type(await screen.findByLabelText("Username"), "alice");
     await u.type(screen.getByLabelText("Password"), "s3cret");
@@ -80,7 +71,7 @@ describe("LoginPage", () => {
       "POST /api/auth/logout/": { status: 204 },
     });
     const u = userEvent.setup();
-    renderAt("/projects");
+    renderApp("/projects");
 
     await u.click(await screen.findByRole("button", { name: "Log out" }));
 

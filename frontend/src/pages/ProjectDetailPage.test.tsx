@@ -1,9 +1,8 @@
-import { render, screen, within } from "@testing-library/react";
-import { MemoryRouter } from "react-router-dom";
+import { screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import type { ProjectDetail } from "../api";
 import { mockFetch } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 
 const user = { id: 1, username: "bob", is_superuser: false, roles: ["annotator"] };
 
@@ -23,18 +22,10 @@ const project: ProjectDetail = {
   created_at: "2025-01-02T10:00:00Z",
 };
 
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 describe("ProjectDetailPage", () => {
   it("loads the project, renders its instructions and links annotators to the queue", async () => {
     const { calls } = mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/3/": { body: project } });
-    const { container } = renderAt("/projects/3");
+    const { container } = renderApp("/projects/3");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByText("Compare two chat replies.")).toBeTruthy();
@@ -54,7 +45,7 @@ describe("ProjectDetailPage", () => {
       "GET /api/auth/me/": { body: user },
       "GET /api/projects/3/": { body: { ...project, role: "project_admin", instructions: "" } },
     });
-    renderAt("/projects/3");
+    renderApp("/projects/3");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByText("Project admin")).toBeTruthy();
@@ -67,7 +58,7 @@ describe("ProjectDetailPage", () => {
       "GET /api/auth/me/": { body: user },
       "GET /api/projects/3/": { body: { ...project, role: "project_admin" } },
     });
-    renderAt("/projects/3");
+    renderApp("/projects/3");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Quality dashboard" }).getAttribute("href")).toBe("/projects/3/quality");
@@ -75,7 +66,7 @@ describe("ProjectDetailPage", () => {
 
   it("has no quality dashboard link for annotators", async () => {
     mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/3/": { body: project } });
-    renderAt("/projects/3");
+    renderApp("/projects/3");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Start annotating" })).toBeTruthy();
@@ -87,7 +78,7 @@ describe("ProjectDetailPage", () => {
       "GET /api/auth/me/": { body: { ...user, is_superuser: true } },
       "GET /api/projects/3/": { body: { ...project, role: null } },
     });
-    renderAt("/projects/3");
+    renderApp("/projects/3");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Quality dashboard" }).getAttribute("href")).toBe("/projects/3/quality");
@@ -98,7 +89,7 @@ describe("ProjectDetailPage", () => {
       "GET /api/auth/me/": { body: user },
       "GET /api/projects/9/": { status: 404, body: { code: "not_found", message: "Not found.", extra: {} } },
     });
-    renderAt("/projects/9");
+    renderApp("/projects/9");
 
     expect(await screen.findByRole("heading", { name: "Project not found" })).toBeTruthy();
   });

@@ -1,10 +1,9 @@
-import { render, screen, within } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
-import { App } from "../App";
 import type { Project } from "../api";
 import { mockFetch } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 
 const user = { id: 1, username: "bob", is_superuser: false, roles: ["annotator", "project_admin"] };
 
@@ -17,18 +16,10 @@ function page(results: Project[]) {
   return { body: { count: results.length, next: null, previous: null, results } };
 }
 
-function renderAt(path: string) {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 describe("ProjectsPage", () => {
   it("renders a row per project with name, description and role", async () => {
     mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
-    renderAt("/projects");
+    renderApp("/projects");
 
     expect(await screen.findByRole("heading", { name: "Your projects" })).toBeTruthy();
     const link = await screen.findByRole("link", { name: "Chat quality" });
@@ -49,13 +40,13 @@ describe("ProjectsPage", () => {
 
   it("is also served at /", async () => {
     mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
-    renderAt("/");
+    renderApp("/");
     expect(await screen.findByRole("link", { name: "Summaries" })).toBeTruthy();
   });
 
   it("shows the empty state when the user has no projects", async () => {
     mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page([]) });
-    renderAt("/projects");
+    renderApp("/projects");
 
     expect(await screen.findByText("You are not a member of any project yet.")).toBeTruthy();
     expect(screen.queryByRole("table")).toBeNull();
@@ -66,7 +57,7 @@ describe("ProjectsPage", () => {
       "GET /api/auth/me/": { body: user },
       "GET /api/projects/": { throws: new TypeError("Failed to fetch") },
     });
-    renderAt("/projects");
+    renderApp("/projects");
 
     expect((await screen.findByRole("alert")).textContent).toMatch(/could not reach the server/i);
   });
@@ -89,7 +80,7 @@ describe("ProjectsPage", () => {
       "GET /api/projects/5/": { body: detail },
     });
     const u = userEvent.setup();
-    renderAt("/projects");
+    renderApp("/projects");
 
     await u.click(await screen.findByRole("link", { name: "Summaries" }));
 
@@ -99,7 +90,7 @@ describe("ProjectsPage", () => {
 
   it("links annotator rows straight to the annotate page", async () => {
     mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/": page(projects) });
-    renderAt("/projects");
+    renderApp("/projects");
 
     const rows = (await screen.findAllByRole("row")).slice(1);
     expect(within(rows[0]!).getByRole("link", { name: "Annotate Chat quality" }).getAttribute("href")).toBe(

@@ -3,10 +3,10 @@ import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
 import { MemoryRouter } from "react-router-dom";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { App } from "../App";
 import type { Exclusion, ProjectDetail, QualityReport } from "../api";
 import { AuthProvider } from "../auth";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
+import { renderApp } from "../test/renderApp";
 import { alpha, exclusion, qualityData, report } from "../test/qualityFixture";
 import { QualityPage } from "./QualityPage";
 import { POLL_INTERVAL_MS, useQuality } from "./useQuality";
@@ -46,14 +46,6 @@ function routes(extra: Routes = {}): Routes {
   };
 }
 
-function renderApp(path = "/projects/3/quality") {
-  return render(
-    <MemoryRouter initialEntries={[path]}>
-      <App />
-    </MemoryRouter>,
-  );
-}
-
 function renderPage(props: { pollIntervalMs?: number; pollTimeoutMs?: number } = {}) {
   return render(
     <MemoryRouter>
@@ -90,7 +82,7 @@ afterEach(() => {
 describe("QualityPage", () => {
   it("renders the header, summary with alpha and CI, charts, tables and heatmap", async () => {
     mockFetch(routes({ [QUALITY]: { body: report({ stale: true, new_judgments: 37 }) } }));
-    renderApp();
+    renderApp("/projects/3/quality");
 
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
     expect(await screen.findByText("0.62 [0.58, 0.66]")).toBeTruthy();
@@ -124,7 +116,7 @@ describe("QualityPage", () => {
       summary: { ...qualityData.summary, alpha_nominal: alpha(null, null, null, 1), alpha_ordinal: alpha(null, null, null, 0) },
     };
     mockFetch(routes({ [QUALITY]: { body: report({ data }) } }));
-    renderApp();
+    renderApp("/projects/3/quality");
 
     expect(await screen.findByRole("heading", { name: "Summary" })).toBeTruthy();
     expect(within(card("α nominal")).getByText("not enough data")).toBeTruthy();
@@ -144,7 +136,7 @@ describe("QualityPage", () => {
         [EXCLUSIONS]: { status: 403, body: { code: "permission_denied", message: "Nope.", extra: {} } },
       }),
     );
-    renderApp();
+    renderApp("/projects/3/quality");
 
     expect((await screen.findByRole("alert")).textContent).toBe("You need to be a project admin to see this dashboard.");
     expect(screen.queryByRole("heading", { name: "Summary" })).toBeNull();
@@ -160,7 +152,7 @@ describe("QualityPage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderApp();
+    renderApp("/projects/3/quality");
 
     expect((await screen.findByRole("alert")).textContent).toBe("Boom.");
     await u.click(screen.getByRole("button", { name: "Try again" }));
@@ -238,7 +230,7 @@ describe("QualityPage", () => {
       }),
     );
     const u = userEvent.setup();
-    renderApp();
+    renderApp("/projects/3/quality");
 
     await screen.findByRole("table", { name: "Annotators" });
     await u.click(within(annotatorRow("bob")).getByRole("button", { name: "Exclude" }));
