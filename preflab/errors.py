@@ -70,37 +70,33 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+# A dependency that does not answer: the request may succeed in a moment (503, Retry-After).
+_UNAVAILABLE: tuple[tuple[tuple[type[Exception], ...], str, str], ...] = (
+    ((OperationalError, InterfaceError), "database_unavailable", "The database"),
+    ((BrokerUnavailable,), "broker_unavailable", "The task queue"),  # a task not enqueued
+    ((RedisConnectionError, RedisTimeoutError), "cache_unavailable", "The cache"),
+)
+
+
+def _unavailable(exc: Exception) -> Response | None:
+    for types, code, what in _UNAVAILABLE:
+        if isinstance(exc, types):
+            logger.exception(code.replace("_", " "))
+            return Response(
+                error_body(code, f"{what} is unavailable; retry in a few seconds."),
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: render any error as ``{"code", "message", "extra"}``."""
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        logger.exception("database unavailable")
-        return Response(
-            error_body(
-                "database_unavailable",
-                "The database is unavailable; retry in a few seconds.",
-            ),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, BrokerUnavailable):  # a task could not be enqueued: Redis is down
-        logger.exception("broker unavailable")
-        return Response(
-            error_body(
-                "broker_unavailable",
-                "The task queue is unavailable; retry in a few seconds.",
-            ),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):  # the cache (Redis) is down
-        logger.exception("cache unavailable")
-        return Response(
-            error_body("cache_unavailable", "The cache is unavailable; retry in a few seconds."),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
+    unavailable = _unavailable(exc)
+    if unavailable is not None:
+        return unavailable
     if isinstance(exc, DatabaseError):
         return None  # a real bug: let it surface as a 500 and be logged
     if isinstance(exc, Http404):
