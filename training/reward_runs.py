@@ -11,7 +11,6 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import DatasetExport, Project
-from training.ml.checkpoints import resume_point
 from training.ml.reward import (
     RewardTrainingConfig,
     parse_config,
@@ -91,11 +90,7 @@ def _train(run: TrainingRun) -> TrainingRun:
         out=out,
         config=config,
         callbacks=[callback.callback],
-        **(
-            {"resume_from": resume_point(checkpoints), "checkpoint_dir": checkpoints}
-            if config.ensemble_size == 1
-            else {}
-        ),
+        **({"checkpoint_dir": checkpoints} if config.ensemble_size == 1 else {}),
     )
     if finish_cancelled(run):
         return run

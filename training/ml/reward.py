@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.ml.checkpoints import resume_point
 from training.ml.config import Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 
@@ -103,10 +104,12 @@ def train_reward_model(
     out: Path,
     config: RewardTrainingConfig,
     callbacks: list[Any] | None = None,
-    resume_from: Path | None = None,
     checkpoint_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, save the model (``from_pretrained`` loads ``out``) and return its metrics."""
+    """Train, save the model (``from_pretrained`` loads ``out``) and return its metrics.
+
+    With ``checkpoint_dir`` a resumable checkpoint is saved there every ``checkpoint_steps``
+    and a run that finds one resumes from it (:func:`training.ml.checkpoints.resume_point`)."""
     import datasets
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -155,7 +158,8 @@ def train_reward_model(
             processing_class=tokenizer,
             callbacks=callbacks or [],
         )
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        resume = resume_point(checkpoint_dir)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         out.mkdir(parents=True, exist_ok=True)
         trained: Any = trainer.model
         if config.lora_rank:  # merge the adapters: the artifact is a plain model again
