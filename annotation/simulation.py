@@ -17,6 +17,7 @@ that annotator. One annotator's failure never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import random
@@ -43,6 +44,7 @@ from training.ml.synthetic import gold_score
 LEFT, RIGHT, TIE, BOTH_BAD = "left", "right", "tie", "both_bad"
 MAX_THROTTLED = 30  # 429s in a row before an annotator gives up
 MAX_REJECTED = 20  # 404 / 409 submits in a row before an annotator gives up
+NOISE_SCOPES = ("judgment", "item")
 _USERNAME = re.compile(r"^[\w.@+-]{1,100}$")
 
 
@@ -103,6 +105,15 @@ class SimulationConfig:
     seconds: float | None = field(default=None, metadata={"help": "Stop after this long."})
     think_ms: int = field(default=0, metadata={"help": "Pause before each submit."})
     seed: int = field(default=0, metadata={"help": "Seeds each annotator's decisions."})
+    noise_scope: str = field(
+        default="judgment",
+        metadata={
+            "help": "'judgment': every judgment draws its own noise (independent annotators); "
+            "'item': the draws are keyed by the pair's two texts, so every annotator answers "
+            "a pair alike (hard items that fool everyone) and the labels do not depend on "
+            "which annotator happened to get which pair (reproducible runs)."
+        },
+    )
     prefix: str = field(default="sim", metadata={"help": "Usernames are PREFIX-1 … PREFIX-M."})
     both_bad_below: float | None = field(
         default=None,
@@ -131,6 +142,8 @@ class SimulationConfig:
         for name in ("noise", "position_bias"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be between 0 and 1, not {getattr(self, name)}")
+        if self.noise_scope not in NOISE_SCOPES:
+            problems.append(f"noise_scope must be one of {', '.join(NOISE_SCOPES)}")
         if self.rule not in RULES:
             problems.append(f"unknown rule {self.rule!r}; known rules: {', '.join(RULES)}")
         if self.max_judgments is not None and self.max_judgments < 1:
@@ -214,9 +227,10 @@ def decide(
 ) -> Decision:
     """Judge one displayed pair: the rule's answer, then position bias, then noise.
 
-    Equal scores are a tie where ties are allowed, else a random side. An answer that
-    differs from the rule's carries a random strength; the rule's own answer the strength of
-    its score gap.
+    Equal scores are a tie where ties are allowed, else a random side (with ``noise_scope``
+    ``item``: the side whose text sorts first, whichever way the pair is shown). An answer
+    that differs from the rule's carries a random strength; the rule's own answer the
+    strength of its score gap.
     """
     score_left, score_right = rule.score(left), rule.score(right)
     if (
@@ -227,13 +241,19 @@ def decide(
         rule_choice = BOTH_BAD
     elif score_left != score_right:
         rule_choice = LEFT if score_left > score_right else RIGHT
+    elif scheme.allow_tie:
+        rule_choice = TIE
+    elif config.noise_scope == "item":
+        rule_choice = LEFT if left <= right else RIGHT
     else:
-        rule_choice = TIE if scheme.allow_tie else rng.choice((LEFT, RIGHT))
+        rule_choice = rng.choice((LEFT, RIGHT))
     choice = rule_choice
     if rng.random() < config.position_bias:
         choice = LEFT
     elif rng.random() < config.noise:
         choice = {LEFT: RIGHT, RIGHT: LEFT}.get(rule_choice) or rng.choice((LEFT, RIGHT))
+        if config.noise_scope == "item" and rule_choice not in (LEFT, RIGHT):
+            choice = RIGHT if left <= right else LEFT  # a side that does not follow the display
     strength: int | None = None
     if scheme.strength_scale and choice in (LEFT, RIGHT):
         if choice == rule_choice:
@@ -242,6 +262,13 @@ def decide(
         else:
             strength = rng.randint(1, 4)
     return Decision(choice, strength, rule_choice)
+
+
+def item_rng(seed: int, left: str, right: str) -> random.Random:
+    """A generator keyed by the seed and the pair's two texts, whichever way it is shown."""
+    first, second = sorted((left, right))
+    key = hashlib.sha256(f"{seed}\0{first}\0{second}".encode()).hexdigest()
+    return random.Random(key)  # noqa: S311 - simulation
 
 
 # --- setup (the only part that touches the database) -------------------------------------------
@@ -514,7 +541,9 @@ class _Annotator:
             scheme=scheme,
             rule=self._rule,
             config=self._config,
-            rng=self._rng,
+            rng=self._rng
+            if self._config.noise_scope == "judgment"
+            else item_rng(self._config.seed, item["left"]["content"], item["right"]["content"]),
         )
         if self._config.think_ms:
             self._think(self._config.think_ms / 1000, assignment_id)

@@ -31,10 +31,18 @@ echo "database: ${DATABASE_URL:-embedded SQLite}"
 echo "broker:   ${CELERY_BROKER_URL:-embedded filesystem://}"
 echo "redis:    ${PREFLAB_TEST_REDIS_URL:-none (Redis tests will be skipped)}"
 
+in_ci() { [[ "${CI:-}" =~ ^(1|true|yes|TRUE|True)$ ]]; }
 if [[ ! -x /usr/bin/chromium && "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
   step "installing Debian chromium for the browser tests"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-    >/dev/null 2>&1 || echo "could not install chromium: browser tests will be skipped"
+    >/dev/null 2>&1 || echo "could not install chromium"
+fi
+if [[ ! -x /usr/bin/chromium ]]; then
+  if in_ci; then
+    echo "CI=true and /usr/bin/chromium is missing (apt-get install chromium): failing" >&2
+    exit 1
+  fi
+  echo "no /usr/bin/chromium: the browser tests will be skipped"
 fi
 
 step "ruff"

@@ -22,10 +22,12 @@ from annotation.presenters import display_choice
 from annotation.services import create_project
 from annotation.simulation import (
     RULES,
+    InvalidSimulationConfig,
     LabelScheme,
     Rule,
     SimulationConfig,
     decide,
+    item_rng,
     simulate,
     strength_for_gap,
 )
@@ -111,6 +113,31 @@ def test_full_noise_flips_every_answer_and_full_bias_says_left() -> None:
         assert (d.choice, d.rule_choice) == ("left", "right")
 
 
+def test_item_scoped_noise_answers_a_pair_alike_whichever_way_it_is_shown() -> None:
+    rule, pairs_rng = RULES["gold_words"], random.Random(4)
+    config = SimulationConfig(noise=0.3, noise_scope="item", seed=7)
+    no_ties = LabelScheme(allow_tie=False)
+    flipped = 0
+    for _ in range(200):
+        a, b = random_answer(pairs_rng), random_answer(pairs_rng)
+        shown = decide(
+            left=a, right=b, scheme=no_ties, rule=rule, config=config, rng=item_rng(7, a, b)
+        )
+        mirrored = decide(
+            left=b, right=a, scheme=no_ties, rule=rule, config=config, rng=item_rng(7, b, a)
+        )
+        # the same canonical answer (and strength) on either side of the screen
+        assert {shown.choice, mirrored.choice} == {"left", "right"}
+        assert shown.strength == mirrored.strength
+        flipped += shown.choice != shown.rule_choice
+    # noise still flips about 30 % of the pairs (binomial: P(outside 35–85 of 200) < 1e-4)
+    assert 35 <= flipped <= 85
+    # another seed flips other pairs
+    assert item_rng(7, "x", "y").random() != item_rng(8, "x", "y").random()
+    with pytest.raises(InvalidSimulationConfig, match="noise_scope"):
+        SimulationConfig(noise_scope="annotator")
+
+
 def test_both_bad_below_a_threshold_where_allowed() -> None:
     config, rule = SimulationConfig(both_bad_below=0.0), RULES["gold_words"]
     d = decide(
@@ -169,6 +196,30 @@ def test_noise_lowers_agreement_with_the_rule(live_server: Any) -> None:
     assert report.agreement is not None and 0.5 < report.agreement < 0.9
     in_db = sum(j.choice == rule_choice(j) for j in rows) / len(rows)
     assert in_db == pytest.approx(report.agreement, abs=1e-4)
+
+
+@live
+def test_item_scoped_noise_labels_do_not_depend_on_who_judged_what(live_server: Any) -> None:
+    labels = []
+    for attempt in range(2):
+        project = word_project(40, overlap_k=1, seed=5)
+        config = SimulationConfig(
+            annotators=4, noise=0.2, noise_scope="item", seed=3, prefix=f"item{attempt}"
+        )
+        report = simulate(base_url=live_server.url, project_id=project.pk, config=config)
+        assert report.total == 40 and not report.errors
+        labels.append(
+            {
+                (j.comparison.response_a.content, j.comparison.response_b.content): (
+                    j.choice,
+                    j.strength,
+                )
+                for j in judgments(project)
+            }
+        )
+    # four threads share the 40 pairs differently each time, and sides are swapped at random
+    assert labels[0] == labels[1]
+    assert sum(choice != "tie" for choice, _ in labels[0].values()) > 20
 
 
 @live

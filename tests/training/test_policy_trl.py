@@ -215,6 +215,16 @@ def test_reward_function_scores_as_the_scorer_and_penalises_unfinished(
     )
     assert all(s > 0 for s in members.std)
 
+    # An empty completion (a stop token first) scores below every real one of its batch.
+    empty = [[{"role": "assistant", "content": "  "}]]
+    floored = fn(
+        prompts=prompts + prompts[:1],
+        completions=completions + empty,
+        completion_ids=completion_ids + [[end_of_turn]],
+    )
+    assert floored[:4] == pytest.approx(got, abs=1e-6)
+    assert floored[4] == pytest.approx(min(got) - 1.0, abs=1e-6)  # the default penalty
+
 
 # --------------------------------------------------------------------------- training
 

@@ -60,6 +60,7 @@ from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.prompts import Prompt, load_prompts, render_exchange, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
+from training.ml.scoring import floor_empty_responses
 
 METRICS_FILE = "preflab_metrics.json"
 REWARD_FUNCTION_NAME = "reward_model"
@@ -100,6 +101,11 @@ class _OnlineConfig:
     max_grad_norm: float = _opt(1.0, "Global gradient-norm clip.")
     missing_eos_penalty: float = _opt(
         1.0, "Subtracted from the score of a completion that did not end (no stop token)."
+    )
+    empty_response_penalty: float = _opt(
+        1.0,
+        "An empty completion scores the lowest score of its batch minus this: the reward "
+        "model never saw one, so its score for it cannot be trusted.",
     )
     ensemble_lambda: float = _opt(1.0, "Ensembles: score = mean − λ·std over the members.")
     reward_max_length: int = _opt(512, "Longest exchange the reward model reads (tokens).")
@@ -190,6 +196,7 @@ ONLINE_CHECKS: dict[str, Check] = {
     "epsilon": lambda v: 0 < v < 1,
     "max_grad_norm": lambda v: v > 0,
     "missing_eos_penalty": lambda v: 0 <= v <= 100,
+    "empty_response_penalty": lambda v: 0 <= v <= 100,
     "ensemble_lambda": lambda v: 0 <= v <= 10,
     "reward_max_length": lambda v: 8 <= v <= 131072,
     "lora_rank": lambda v: 0 <= v <= 1024,
@@ -265,8 +272,9 @@ class RewardFunction:
     float per completion: the reward model's score of ``render_exchange(prompt, completion)``
     (the ensemble's conservative mean − λ·std, or the single model's score), minus
     ``missing_eos_penalty`` for a completion whose token ids do not end with a stop token.
-    Without ``completion_ids`` (plain text only) no penalty is applied: decoded text has lost
-    its stop token. With TRL's ``log_metric`` it also logs ``score`` (before the penalty) and
+    An empty completion scores below the batch (:func:`floor_empty_responses`). Without
+    ``completion_ids`` (plain text only) no EOS penalty is applied: decoded text has lost its
+    stop token. With TRL's ``log_metric`` it also logs ``score`` (before the penalty) and
     ``finished`` (the fraction of completions that ended)."""
 
     __name__ = REWARD_FUNCTION_NAME
@@ -278,6 +286,7 @@ class RewardFunction:
         tokenizer: Any,
         ensemble_lambda: float,
         missing_eos_penalty: float,
+        empty_response_penalty: float = 1.0,
         max_length: int = 512,
     ) -> None:
         from training.ml.scoring import RewardScorer
@@ -286,6 +295,7 @@ class RewardFunction:
         self.tokenizer = tokenizer
         self.ensemble_lambda = ensemble_lambda
         self.missing_eos_penalty = missing_eos_penalty
+        self.empty_response_penalty = empty_response_penalty
         self.stop_ids = set(stop_token_ids(tokenizer))
 
     def texts(self, prompts: list[Prompt], completions: list[Any]) -> list[str]:
@@ -310,6 +320,9 @@ class RewardFunction:
         **kwargs: Any,
     ) -> list[float]:
         raw = self.scores(self.texts(prompts, completions))
+        raw, _ = floor_empty_responses(
+            raw, [completion_text(c) for c in completions], self.empty_response_penalty
+        )
         if completion_ids is None:
             return raw
         finished = [bool(ids) and ids[-1] in self.stop_ids for ids in completion_ids]
@@ -336,6 +349,7 @@ def reward_function(
     tokenizer: Any,
     ensemble_lambda: float,
     missing_eos_penalty: float,
+    empty_response_penalty: float = 1.0,
     max_length: int = 512,
 ) -> RewardFunction:
     """A callable for TRL's ``reward_funcs`` scoring with the artifact at ``reward_dir``
@@ -345,6 +359,7 @@ def reward_function(
         tokenizer=tokenizer,
         ensemble_lambda=ensemble_lambda,
         missing_eos_penalty=missing_eos_penalty,
+        empty_response_penalty=empty_response_penalty,
         max_length=max_length,
     )
 
@@ -520,6 +535,7 @@ def _train_online(
         tokenizer=tokenizer,
         ensemble_lambda=config.ensemble_lambda,
         missing_eos_penalty=config.missing_eos_penalty,
+        empty_response_penalty=config.empty_response_penalty,
         max_length=config.reward_max_length,
     )
     work = Path(tempfile.mkdtemp(prefix=f"{algorithm}-"))

@@ -42,6 +42,7 @@ from training.ml.ppo_math import (
 )
 from training.ml.prompts import Prompt, load_prompts, render_exchange, render_prompt, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
+from training.ml.scoring import floor_empty_responses
 
 
 def _opt(default: Any, help_: str) -> Any:
@@ -58,6 +59,11 @@ class PPOConfig:
     temperature: float = _opt(0.7, "Sampling temperature (log-probs use the same).")
     top_p: float = _opt(1.0, "Nucleus sampling (1: off).")
     missing_eos_penalty: float = _opt(1.0, "Subtracted from the score of a response with no EOS.")
+    empty_response_penalty: float = _opt(
+        1.0,
+        "An empty response (a stop token first) scores the batch's lowest score minus this: "
+        "the reward model never saw one, so its score for it cannot be trusted.",
+    )
     learning_rate: float = _opt(1e-4, "Policy AdamW learning rate.")
     value_learning_rate: float = _opt(3e-4, "Value model AdamW learning rate.")
     value_warmup_steps: int = _opt(0, "Rollouts that train only the value model first.")
@@ -99,6 +105,7 @@ PPO_CHECKS: dict[str, Check] = {
     "temperature": lambda v: 0 < v <= 10,
     "top_p": lambda v: 0 < v <= 1,
     "missing_eos_penalty": lambda v: 0 <= v <= 100,
+    "empty_response_penalty": lambda v: 0 <= v <= 100,
     "learning_rate": lambda v: 0 < v < 1,
     "value_learning_rate": lambda v: 0 < v < 1,
     "value_warmup_steps": lambda v: 0 <= v <= 10_000,
@@ -197,6 +204,7 @@ class Rollout:
     finished: torch.Tensor
     texts: list[str]
     entropy: float
+    empty: int = 0  # responses that were only a stop token (scored below the batch)
 
 
 def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -371,6 +379,7 @@ class PPOTrainer:
             [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
         )
         raw = scored.conservative(config.ensemble_lambda) if self.scorer.size > 1 else scored.mean
+        raw, empty = floor_empty_responses(raw, texts, config.empty_response_penalty)
         scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
         scores = scores - config.missing_eos_penalty * (~finished).float()
         with self._autocast():
@@ -394,6 +403,7 @@ class PPOTrainer:
             finished=finished,
             texts=texts,
             entropy=entropy,
+            empty=empty,
         )
 
     # --- update -------------------------------------------------------------------------
@@ -437,6 +447,7 @@ class PPOTrainer:
             "entropy": rollout.entropy,
             "response_length": lengths.float().mean().item(),
             "eos_rate": rollout.finished.float().mean().item(),
+            "empty_rate": rollout.empty / max(len(rollout.texts), 1),
             "explained_variance": explained_variance(rollout.values, returns, mask),
             **stats,
         }

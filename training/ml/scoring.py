@@ -22,6 +22,24 @@ class EnsembleScores:
         return [m - lam * s for m, s in zip(self.mean, self.std, strict=True)]
 
 
+def floor_empty_responses(
+    scores: list[float], responses: list[str], penalty: float
+) -> tuple[list[float], int]:
+    """Scores with every empty response (nothing before its stop token) put below the batch.
+
+    No annotator ever judges an empty response (generation never publishes one), so a reward
+    model has not seen one and its score for it is an extrapolation that a policy can
+    exploit: collapsing to an immediate stop token. An empty response scores the lowest score
+    of the batch's non-empty responses minus ``penalty`` (``-penalty`` when all are empty).
+    Returns the scores and how many responses were empty."""
+    empty = [not r.strip() for r in responses]
+    if not any(empty):
+        return list(scores), 0
+    kept = [s for s, e in zip(scores, empty, strict=True) if not e]
+    floor = (min(kept) if kept else 0.0) - penalty
+    return [floor if e else s for s, e in zip(scores, empty, strict=True)], sum(empty)
+
+
 class RewardScorer:
     """Loads a reward artifact once and scores batches of texts."""
 

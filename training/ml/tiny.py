@@ -23,7 +23,10 @@ def build_tokenizer(texts: Iterable[str], out_dir: Path, *, vocab_size: int = 30
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # A space before the first word of every segment between special tokens: a response's
+    # first word (right after ``<|assistant|>``) is then the same whole-word token as anywhere
+    # else, not a string of rare word pieces the policy barely learns ("hbasket", "r\ufffd").
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

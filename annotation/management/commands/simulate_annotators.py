@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Project
 from annotation.simulation import (
+    NOISE_SCOPES,
     RULES,
     InvalidSimulationConfig,
     SimulationConfig,
@@ -36,6 +37,13 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=None)
         parser.add_argument("--think-ms", type=int, default=0)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--noise-scope",
+            default="judgment",
+            choices=NOISE_SCOPES,
+            help="judgment: independent noise per judgment; item: keyed by the pair "
+            "(reproducible whichever annotator gets it).",
+        )
         parser.add_argument("--prefix", default="sim", help="Usernames PREFIX-1 … PREFIX-M.")
         parser.add_argument(
             "--both-bad-below",
@@ -60,6 +68,7 @@ class Command(BaseCommand):
                 seconds=options["seconds"],
                 think_ms=options["think_ms"],
                 seed=options["seed"],
+                noise_scope=options["noise_scope"],
                 prefix=options["prefix"],
                 both_bad_below=options["both_bad_below"],
                 keep_alive=options["keep_alive"],
