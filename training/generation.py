@@ -20,8 +20,9 @@ Pairing strategies (:class:`Pairing`):
   (then 2nd best against 2nd worst, … up to ``pairs_per_prompt``).
 - ``random`` — ``pairs_per_prompt`` distinct random pairs (seeded).
 - ``uncertain`` — active selection: the ``pairs_per_prompt`` pairs whose Bradley–Terry
-  preference σ(r_a − r_b) is closest to ½, ensemble disagreement counted
-  (:func:`training.ml.generation.preference_probability`).
+  preference σ(r_a − r_b) is closest to ½, with an ensemble's spread of the members'
+  score *differences* integrated out and their sign disagreement breaking ties
+  (:func:`training.ml.generation.pair_uncertainty`).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ from training.ml.generation import (
     CandidateScore,
     SamplingConfig,
     generate_candidates,
+    pair_uncertainty,
     parse_sampling_config,
-    preference_probability,
     resolve_backend,
     score_candidates,
 )
@@ -146,7 +147,7 @@ def select_pairs(
     scores: Sequence[float | None],
     *,
     pairs_per_prompt: int = 1,
-    stds: Sequence[float] | None = None,
+    members: Sequence[Sequence[float]] | None = None,
     sides: Sequence[str] | None = None,
     seed: int = 0,
     key: str = "",
@@ -158,8 +159,9 @@ def select_pairs(
       ``pairs_per_prompt`` pairs of distinct ranks; on equal scores the earlier candidate
       ranks higher. Pairs are (higher-scored, lower-scored).
     - ``uncertain``: the ``pairs_per_prompt`` pairs whose preference probability is closest
-      to ½ (``stds``: ensemble spread per candidate, its pair's disagreement breaks ties and
-      pulls the probability toward ½), as (higher-scored, lower-scored).
+      to ½ (``members``: each candidate's per-member scores; the spread of the members'
+      differences pulls the probability toward ½, their sign disagreement breaks ties), as
+      (higher-scored, lower-scored).
     - ``random``: ``pairs_per_prompt`` distinct pairs (i < j), the same for the same
       ``seed`` and ``key`` (the import's random pairing).
     - ``new_vs_previous``: ``sides[i]`` is ``"new"``, ``"previous"`` or ``"both"`` (a text
@@ -188,14 +190,17 @@ def select_pairs(
     ranked = sorted(range(n), key=lambda i: (-values[i], i))
     if strategy is Pairing.BEST_VS_WORST:
         return [(ranked[k], ranked[n - 1 - k]) for k in range(min(pairs_per_prompt, n // 2))]
-    spread = stds if stds is not None else [0.0] * n
+    per_member = [tuple(m) for m in members] if members is not None else [()] * n
+    candidates = [
+        CandidateScore(reward=v, std=0.0, members=m)
+        for v, m in zip(values, per_member, strict=True)
+    ]
     position = {i: r for r, i in enumerate(ranked)}
 
-    def uncertainty(pair: tuple[int, int]) -> tuple[float, float, int, int]:
+    def uncertainty(pair: tuple[int, int]) -> tuple[float, float, float, int, int]:
         i, j = pair
-        pair_std = (spread[i] ** 2 + spread[j] ** 2) ** 0.5
-        p = preference_probability(values[i], values[j], pair_std)
-        return (abs(p - 0.5), -pair_std, position[i], position[j])
+        u = pair_uncertainty(candidates[i], candidates[j])
+        return (abs(u.probability - 0.5), -u.disagreement, -u.std, position[i], position[j])
 
     every = [
         (i, j) if position[i] < position[j] else (j, i)
@@ -308,7 +313,7 @@ def generate_batch(
             pairing,
             [d.score.reward if d.score else None for d in group],
             pairs_per_prompt=pairs_per_prompt,
-            stds=[d.score.std if d.score else 0.0 for d in group],
+            members=[d.score.members if d.score else () for d in group],
             sides=[d.side for d in group],
             seed=sampling.seed,
             key=prompt.external_id,
@@ -534,8 +539,7 @@ def _stats(
             high, low = (a, b) if a.reward >= b.reward else (b, a)
             chosen.append(high.reward)
             rejected.append(low.reward)
-            pair_std = (high.std**2 + low.std**2) ** 0.5
-            confidence.append(preference_probability(high.reward, low.reward, pair_std))
+            confidence.append(pair_uncertainty(high, low).probability)
             if pairing is Pairing.NEW_VS_PREVIOUS:  # (i, j) is (new, previous)
                 new_wins.append(1.0 if a.reward > b.reward else 0.5 if a.reward == b.reward else 0)
     stats["reward"] = {

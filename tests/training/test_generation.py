@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -48,8 +49,10 @@ from training.generation import (
 from training.ml.config import ConfigError
 from training.ml.generation import (
     Candidate,
+    CandidateScore,
     SamplingConfig,
     generate_candidates,
+    pair_uncertainty,
     parse_sampling_config,
     preference_probability,
     resolve_backend,
@@ -85,8 +88,40 @@ def test_uncertain_picks_the_pairs_with_the_closest_scores() -> None:
 def test_uncertain_counts_ensemble_disagreement() -> None:
     scores = [0.0, 1.0, -1.0]  # (1,0) and (0,2) are equally far apart
     assert select_pairs(Pairing.UNCERTAIN, scores)[0] == (1, 0)
-    # the members disagree about candidate 2: its pair is the less certain one
-    assert select_pairs(Pairing.UNCERTAIN, scores, stds=[0.0, 0.0, 3.0])[0] == (0, 2)
+    # the members disagree about candidate 2 against 0: that pair is the less certain one
+    members = [(0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (2.6, -2.8, -2.8)]
+    assert select_pairs(Pairing.UNCERTAIN, scores, members=members)[0] == (0, 2)
+
+
+def test_uncertainty_is_the_spread_of_member_differences_not_of_each_candidate() -> None:
+    # Four members with a strong shared length bias b_k (their errors are correlated):
+    # candidates 0 and 1 are long, so every member shifts both by the same b_k.
+    bias = (-9.0, -3.0, 3.0, 9.0)
+    long_good = tuple(1.0 + b for b in bias)  # mean 1.0
+    long_worse = tuple(0.2 + b for b in bias)  # mean 0.2: every member says 0 ≻ 1 by 0.8
+    short_a = (1.4, -0.2, 1.4, -0.2)  # mean 0.6
+    short_b = (-0.2, 1.0, -0.2, 1.0)  # mean 0.4: members split 2–2 on the order of 2 and 3
+    members = [long_good, long_worse, short_a, short_b]
+    scores = [sum(m) / 4 for m in members]
+
+    candidates = [CandidateScore(s, 0.0, m) for s, m in zip(scores, members, strict=True)]
+    certain = pair_uncertainty(candidates[0], candidates[1])
+    split = pair_uncertainty(candidates[2], candidates[3])
+    assert certain.std == pytest.approx(0.0, abs=1e-9) and certain.disagreement == 0.0
+    assert split.std == pytest.approx(1.4) and split.disagreement == 0.5
+    assert abs(split.probability - 0.5) < abs(certain.probability - 0.5)
+    ranked = select_pairs(Pairing.UNCERTAIN, scores, pairs_per_prompt=6, members=members)
+    assert ranked.index((2, 3)) < ranked.index((0, 1)) == 5  # the agreed pair comes last
+
+    # The old per-candidate formula, √(s_a² + s_b²), counts the shared bias twice and would
+    # have asked for the pair every member agrees on.
+    stds = [statistics.pstdev(m) for m in members]
+
+    def old_distance(i: int, j: int) -> float:
+        pair_std = (stds[i] ** 2 + stds[j] ** 2) ** 0.5
+        return abs(preference_probability(scores[i], scores[j], pair_std) - 0.5)
+
+    assert old_distance(0, 1) < old_distance(2, 3)
     assert preference_probability(1.0, 0.0) > preference_probability(1.0, 0.0, 3.0) > 0.5
     assert preference_probability(0.0, 1.0) == pytest.approx(1 - preference_probability(1.0, 0.0))
 

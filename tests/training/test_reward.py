@@ -166,6 +166,23 @@ def test_ensemble_members_on_bootstrap_resamples_and_conservative_scores(tmp_pat
     assert scorer.size == 3
     scores = scorer.score(["a cat thanks", "a cat whatever"])
     assert all(s > 0 for s in scores.std)
+    # members are standardized on the training pairs: centered there, at a common scale
+    assert scorer.standardization is not None and len(scorer.standardization.means) == 3
+    from training.ml.reward import pair_text
+
+    reference = [
+        pair_text(scorer.tokenizer, r, side)
+        for r in synthetic_rows(240, 1)
+        for side in ("chosen", "rejected")
+    ]
+    raw = scorer.score(reference, standardize=False).members
+    centered = scorer.score(reference).members
+    scale = sum(scorer.standardization.stds) / 3
+    for member, before in zip(centered, raw, strict=True):
+        mean = sum(member) / len(member)
+        std = (sum((v - mean) ** 2 for v in member) / len(member)) ** 0.5
+        assert mean == pytest.approx(0.0, abs=1e-4) and std == pytest.approx(scale, rel=1e-3)
+        assert before != pytest.approx(member, abs=1e-3)  # the raw members were not
     conservative = scores.conservative(1.0)
     assert all(c < m for c, m in zip(conservative, scores.mean, strict=True))
 
@@ -193,3 +210,69 @@ def test_lora_training_saves_a_plain_merged_model(tmp_path: Path) -> None:
     assert not (tmp_path / "rm" / "adapter_config.json").exists()
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def _unordered(rows: list[dict], label: str) -> list[dict]:
+    """The rows again as ties / both-bad, sides reversed: read as preferences they would
+    teach the opposite rule."""
+    return [r | {"chosen": r["rejected"], "rejected": r["chosen"], "label": label} for r in rows]
+
+
+def test_ties_and_both_bad_rows_do_not_move_the_reward_model(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.ml.reward import pair_text, score, train_reward_model
+
+    base = tiny_base_model(tmp_path)
+    ordered = [r | {"label": "A"} for r in synthetic_rows(48, 4)]
+    config = parse_config({"learning_rate": 0.003, "epochs": 1, "batch_size": 8})
+    plain = write_jsonl(tmp_path / "plain.jsonl", ordered)
+    mixed = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        ordered[:24]
+        + _unordered(synthetic_rows(40, 5), "tie")
+        + ordered[24:]
+        + _unordered(synthetic_rows(20, 6), "both_bad"),
+    )
+    first = train_reward_model(
+        base=base, train_file=plain, eval_file=None, out=tmp_path / "a", config=config
+    )
+    second = train_reward_model(
+        base=base, train_file=mixed, eval_file=None, out=tmp_path / "b", config=config
+    )
+    assert first["dropped_rows"] == {"tie": 0, "both_bad": 0} and first["pairs"] == 48
+    assert second["dropped_rows"] == {"tie": 40, "both_bad": 20} and second["pairs"] == 48
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "a")
+    probe = synthetic_rows(16, 7)
+    texts = [pair_text(tokenizer, r, side) for r in probe for side in ("chosen", "rejected")]
+    scores = [
+        score(AutoModelForSequenceClassification.from_pretrained(tmp_path / d), tokenizer, texts)
+        for d in ("a", "b")
+    ]
+    # the same model, to float precision: 60 reversed ties / both-bad rows changed nothing
+    assert scores[0] == pytest.approx(scores[1], abs=1e-5)
+
+
+def test_a_file_of_only_ties_is_a_config_error_for_reward_and_dpo(tmp_path: Path) -> None:
+    from training.ml.policy_trl import parse_dpo_config, train_dpo
+    from training.ml.reward import train_reward_model
+
+    ties = write_jsonl(tmp_path / "ties.jsonl", _unordered(synthetic_rows(6, 8), "tie"))
+    with pytest.raises(ConfigError, match="no row states a preference"):
+        train_reward_model(
+            base=tmp_path,
+            train_file=ties,
+            eval_file=None,
+            out=tmp_path / "rm",
+            config=parse_config({}),
+        )
+    with pytest.raises(ConfigError, match="no row states a preference"):
+        train_dpo(
+            policy=tmp_path,
+            train_file=ties,
+            eval_file=None,
+            out=tmp_path / "dpo",
+            config=parse_dpo_config({}),
+        )
+    assert not (tmp_path / "rm").exists() and not (tmp_path / "dpo").exists()

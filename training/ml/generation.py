@@ -226,6 +226,7 @@ def _generate_vllm(
 class CandidateScore:
     reward: float  # ensemble mean (the single model's score for one model)
     std: float  # spread over ensemble members (0.0 for one model)
+    members: tuple[float, ...] = ()  # each member's (standardized) score
 
 
 def score_candidates(
@@ -247,9 +248,36 @@ def score_candidates(
     exchanges = [render_exchange(scorer.tokenizer, prompts[i], t) for i, t in flat]
     scores = scorer.score(exchanges, batch_size=batch_size)
     result: list[list[CandidateScore]] = [[] for _ in texts]
-    for (i, _), mean, std in zip(flat, scores.mean, scores.std, strict=True):
-        result[i].append(CandidateScore(reward=mean, std=std))
+    for k, ((i, _), mean, std) in enumerate(zip(flat, scores.mean, scores.std, strict=True)):
+        result[i].append(CandidateScore(reward=mean, std=std, members=scores.per_text(k)))
     return result
+
+
+@dataclass(frozen=True)
+class PairUncertainty:
+    """What an ensemble says about one pair: the mean score difference r(a) − r(b), its
+    spread over members (std of r_k(a) − r_k(b): members' shared offsets cancel, unlike
+    √(s_a² + s_b²)), and the share of members that order the pair against the majority."""
+
+    delta: float
+    std: float
+    disagreement: float
+
+    @property
+    def probability(self) -> float:
+        return preference_probability(self.delta, 0.0, self.std)
+
+
+def pair_uncertainty(a: CandidateScore, b: CandidateScore) -> PairUncertainty:
+    """From per-member scores (one member or none: no spread, no disagreement)."""
+    if len(a.members) < 2 or len(a.members) != len(b.members):
+        return PairUncertainty(a.reward - b.reward, 0.0, 0.0)
+    diffs = [x - y for x, y in zip(a.members, b.members, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / len(diffs))
+    above = sum(1 for d in diffs if d > 0)
+    below = sum(1 for d in diffs if d < 0)
+    return PairUncertainty(mean, std, min(above, below) / len(diffs))
 
 
 def preference_probability(reward_a: float, reward_b: float, pair_std: float = 0.0) -> float:

@@ -58,6 +58,7 @@ from training.ml.checkpoints import resume_point
 from training.ml.config import Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
+from training.ml.preferences import ordered_rows
 from training.ml.prompts import Prompt, load_prompts, render_exchange, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
@@ -676,8 +677,11 @@ def train_dpo(
     try:
         files = {"train": str(train_file)} | ({"eval": str(eval_file)} if eval_file else {})
         data = datasets.load_dataset("json", data_files=files, cache_dir=str(work / "cache"))
-        train = _preference_dataset(data["train"], "train")
-        held_out = _preference_dataset(data["eval"], "eval") if eval_file else None
+        ordered, dropped = ordered_rows(data["train"])
+        if len(ordered) == 0:
+            raise ConfigError({"train": "no row states a preference (only ties / both bad)"})
+        train = _preference_dataset(ordered, "train")
+        held_out = _preference_dataset(ordered_rows(data["eval"])[0], "eval") if eval_file else None
         model, tokenizer = _load_policy(policy)
         tokenizer.padding_side = "right"
         args = DPOConfig(
@@ -709,6 +713,7 @@ def train_dpo(
             "algorithm": "dpo",
             "steps": int(result.global_step),
             "pairs": len(train),
+            "dropped_rows": dropped,
             "precision": "bf16" if args.bf16 else "fp32",
             "train_loss": _number(result.training_loss),
             "wall_seconds": round(wall, 3),

@@ -19,10 +19,13 @@ from typing import Any
 from training.ml.checkpoints import resume_point
 from training.ml.config import Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
+from training.ml.preferences import is_ordered, ordered_rows
 
 PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
 
 STRENGTH_NAMES = {4: "significantly", 3: "better", 2: "slightly", 1: "negligibly"}
+SIDES = ("chosen", "rejected")
+STANDARDIZATION_ROWS = 512  # training pairs whose scores fix each ensemble member's offset/scale
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,9 @@ def train_reward_model(
     try:
         files = {"train": str(train_file)} | ({"eval": str(eval_file)} if eval_file else {})
         data = datasets.load_dataset("json", data_files=files, cache_dir=str(work / "cache"))
-        train = data["train"]
+        train, dropped = ordered_rows(data["train"])
+        if len(train) == 0:
+            raise ConfigError({"train": "no row states a preference (only ties / both bad)"})
         if not config.use_margin and "margin" in train.column_names:
             train = train.remove_columns("margin")
         tokenizer = AutoTokenizer.from_pretrained(base)
@@ -170,10 +175,15 @@ def train_reward_model(
             "train_loss": round(float(result.training_loss), 6),
             "steps": int(result.global_step),
             "precision": "bf16" if bf16 else "fp32",
+            "pairs": len(train),
+            "dropped_rows": dropped,
         }
         if eval_file is not None:
             metrics["eval"] = evaluate_reward_model(
-                trained, tokenizer, list(data["eval"]), max_length=config.max_length
+                trained,
+                tokenizer,
+                [r for r in data["eval"] if is_ordered(r)],
+                max_length=config.max_length,
             )
         (out / "preflab_metrics.json").write_text(json.dumps(metrics, indent=2))
         return metrics
@@ -191,11 +201,13 @@ def train_reward_ensemble(
     callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """K members, each on a bootstrap resample of the training rows (seeded), saved as
-    ``out/member-i`` with a manifest; evaluated as mean and as conservative mean − λ·std."""
+    ``out/member-i`` with a manifest; evaluated as mean and as conservative mean − λ·std.
+    The manifest also holds each member's mean and std of its scores on (up to 512 of) the
+    training pairs, with which :class:`RewardScorer` standardizes the members."""
     import random
     from dataclasses import replace
 
-    from training.ml.scoring import ENSEMBLE_MANIFEST, RewardScorer
+    from training.ml.scoring import ENSEMBLE_MANIFEST, RewardScorer, Standardization
 
     rows = train_file.read_text().splitlines()
     members: list[dict[str, Any]] = []
@@ -217,25 +229,32 @@ def train_reward_ensemble(
             members.append(metrics)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    (out / ENSEMBLE_MANIFEST).write_text(
-        json.dumps(
-            {
-                "members": [f"member-{i}" for i in range(config.ensemble_size)],
-                "lambda": config.ensemble_lambda,
-            }
-        )
+    manifest = {
+        "members": [f"member-{i}" for i in range(config.ensemble_size)],
+        "lambda": config.ensemble_lambda,
+    }
+    (out / ENSEMBLE_MANIFEST).write_text(json.dumps(manifest))
+    reference = [json.loads(line) for line in rows[:STANDARDIZATION_ROWS] if line.strip()]
+    unstandardized = RewardScorer(out, max_length=config.max_length)
+    raw = unstandardized.score(
+        [pair_text(unstandardized.tokenizer, r, side) for r in reference for side in SIDES],
+        standardize=False,
     )
+    manifest["standardization"] = asdict(Standardization.fit(raw.members))
+    (out / ENSEMBLE_MANIFEST).write_text(json.dumps(manifest))
     result: dict[str, Any] = {"members": members, "ensemble_size": config.ensemble_size}
     if eval_file is not None:
         import datasets
 
         cache = Path(tempfile.mkdtemp(prefix="ensemble-eval-"))
         try:
-            eval_rows = list(
-                datasets.load_dataset("json", data_files=str(eval_file), cache_dir=str(cache))[
-                    "train"
-                ]
-            )
+            eval_rows = [
+                r
+                for r in datasets.load_dataset(
+                    "json", data_files=str(eval_file), cache_dir=str(cache)
+                )["train"]
+                if is_ordered(r)
+            ]
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         scorer = RewardScorer(out, max_length=config.max_length)

@@ -15,11 +15,56 @@ ENSEMBLE_MANIFEST = "preflab_ensemble.json"
 
 @dataclass(frozen=True)
 class EnsembleScores:
+    """Scores of a batch of texts: mean and population std over the members, and every
+    member's own scores (``members[k][i]``: member k, text i; one row for a single model)."""
+
     mean: list[float]
     std: list[float]
+    members: list[list[float]]
+
+    @classmethod
+    def of(cls, members: list[list[float]]) -> EnsembleScores:
+        mean, std = [], []
+        for values in zip(*members, strict=True):
+            m = sum(values) / len(values)
+            mean.append(m)
+            std.append(math.sqrt(sum((v - m) ** 2 for v in values) / len(values)))
+        return cls(mean, std, members)
 
     def conservative(self, lam: float) -> list[float]:
         return [m - lam * s for m, s in zip(self.mean, self.std, strict=True)]
+
+    def per_text(self, i: int) -> tuple[float, ...]:
+        """Text i's score by each member."""
+        return tuple(member[i] for member in self.members)
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Per member: the mean and std of its scores on a reference set (the training pairs).
+    Members trained from different seeds and resamples sit at different offsets and scales;
+    ``apply`` centers each and brings it to the members' average scale, so their spread
+    measures disagreement about texts, not about where zero is."""
+
+    means: list[float]
+    stds: list[float]
+
+    def apply(self, members: list[list[float]]) -> list[list[float]]:
+        scale = sum(self.stds) / len(self.stds)
+        return [
+            [(v - mu) * scale / sd if sd > 0 else v - mu for v in member]
+            for member, mu, sd in zip(members, self.means, self.stds, strict=True)
+        ]
+
+    @classmethod
+    def fit(cls, members: list[list[float]]) -> Standardization:
+        """The statistics of each member's scores (``members[k]``: member k's scores)."""
+        means = [sum(m) / len(m) for m in members]
+        stds = [
+            math.sqrt(sum((v - mu) ** 2 for v in m) / len(m))
+            for m, mu in zip(members, means, strict=True)
+        ]
+        return cls(means, stds)
 
 
 def floor_empty_responses(
@@ -47,12 +92,11 @@ class RewardScorer:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        manifest = path / ENSEMBLE_MANIFEST
-        members = (
-            [path / m for m in json.loads(manifest.read_text())["members"]]
-            if manifest.exists()
-            else [path]
-        )
+        manifest_file = path / ENSEMBLE_MANIFEST
+        manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+        members = [path / m for m in manifest["members"]] if manifest else [path]
+        saved = manifest.get("standardization")
+        self.standardization = Standardization(**saved) if saved else None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.max_length = max_length
         self.tokenizer: Any = AutoTokenizer.from_pretrained(members[0])
@@ -66,17 +110,18 @@ class RewardScorer:
     def size(self) -> int:
         return len(self.models)
 
-    def score(self, texts: list[str], *, batch_size: int = 32) -> EnsembleScores:
-        """Mean and (population) standard deviation over the members, per text."""
+    def score(
+        self, texts: list[str], *, batch_size: int = 32, standardize: bool = True
+    ) -> EnsembleScores:
+        """Every member's scores, standardized when the ensemble's manifest holds the
+        members' reference statistics (``standardize=False``: raw), with their mean and
+        (population) standard deviation per text."""
         from training.ml.reward import score
 
         per_member = [
             score(model, self.tokenizer, texts, max_length=self.max_length, batch_size=batch_size)
             for model in self.models
         ]
-        mean, std = [], []
-        for values in zip(*per_member, strict=True):
-            m = sum(values) / len(values)
-            mean.append(m)
-            std.append(math.sqrt(sum((v - m) ** 2 for v in values) / len(values)))
-        return EnsembleScores(mean, std)
+        if standardize and self.standardization is not None:
+            per_member = self.standardization.apply(per_member)
+        return EnsembleScores.of(per_member)
