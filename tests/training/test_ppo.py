@@ -18,6 +18,7 @@ from scipy.stats import mannwhitneyu
 from training.ml.config import ConfigError
 from training.ml.policy_eval import sample_with_kl
 from training.ml.ppo import KLExplosion, PPOTrainer, parse_ppo_config, train_ppo
+from training.ml.prompts import render_exchange
 from training.ml.reward import parse_config, train_reward_model
 from training.ml.synthetic import (
     PolicyShape,
@@ -199,6 +200,85 @@ def test_missing_eos_is_penalized(task: dict[str, Any]) -> None:
         assert rollout.mask.sum().item() == 16
         scores[penalty] = rollout.scores
     assert torch.allclose(scores[2.5], scores[0.0] - 2.5)
+
+
+def test_the_reward_model_scores_the_sampled_ids_exactly_as_it_saw_them_in_training(
+    task: dict[str, Any],
+) -> None:
+    config = parse_ppo_config({"total_episodes": 16, "batch_size": 16, "mini_batch_size": 16})
+    prompts = task["prompts"][:16]
+    trainer = PPOTrainer(
+        policy_dir=task["policy"], reward_dir=task["reward"], prompts=prompts, config=config
+    )
+    assert trainer.score_ids  # the reward model was trained from the policy: same tokenizer
+    seen: list[torch.Tensor] = []
+    model = trainer.scorer.models[0]
+    hook = model.register_forward_pre_hook(
+        lambda _m, _a, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
+    )
+    try:
+        rollout = trainer.rollout(prompts)
+    finally:
+        hook.remove()
+    # the rollout's own tensor (left-padded queries, the sampled responses), not a re-encoding
+    assert torch.equal(torch.cat(seen), rollout.input_ids)
+    tokenizer = trainer.tokenizer
+    pad = tokenizer.pad_token_id
+    canonical = 0
+    for row, sampled, prompt, text in zip(
+        torch.cat(seen), rollout.input_ids, prompts, rollout.texts, strict=True
+    ):
+        scored = [t for t in row.tolist() if t != pad]
+        # the query and the response ids the policy produced, stop token included
+        assert scored == [t for t in sampled.tolist() if t != pad]
+        # ... which is what TRL's RewardTrainer tokenized for a conversational row
+        trained = tokenizer.apply_chat_template(
+            [*prompt, {"role": "assistant", "content": text}], tokenize=True
+        )
+        trained = list(trained["input_ids"]) if hasattr(trained, "keys") else list(trained)
+        canonical += scored == trained
+    assert canonical >= 12  # any other was sampled in a non-canonical tokenization
+    # scoring the ids agrees with scoring the same exchanges as text where they match
+    by_text = trainer.scorer.score(
+        [render_exchange(tokenizer, p, t) for p, t in zip(prompts, rollout.texts, strict=True)]
+    ).mean
+    by_ids = trainer.scorer.score_ids(rollout.input_ids, rollout.attention_mask)[0].mean
+    assert sum(abs(a - b) < 1e-4 for a, b in zip(by_text, by_ids, strict=True)) >= canonical
+
+
+def test_reward_scoring_cuts_long_exchanges_on_the_prompt_side(task: dict[str, Any]) -> None:
+    from training.ml.scoring import RewardScorer
+
+    scorer = RewardScorer(task["reward"], max_length=12)
+    ids = torch.tensor([[0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 21, 22, 23], [0] * 8 + [9, 9, 21, 22, 23]])
+    mask = (ids != 0).long()
+    scores, truncated = scorer.score_ids(ids, mask)
+    assert truncated == 0  # only padding was cut
+    ids[0, 0] = 9
+    mask = (ids != 0).long()
+    scores, truncated = scorer.score_ids(ids, mask)
+    assert truncated == 1 and len(scores.mean) == 2
+
+
+def test_max_approx_kl_stops_every_remaining_epoch_of_the_rollout(task: dict[str, Any]) -> None:
+    config = parse_ppo_config(
+        {
+            "total_episodes": 16,
+            "batch_size": 16,
+            "mini_batch_size": 4,
+            "ppo_epochs": 4,
+            "learning_rate": 0.05,
+            "max_approx_kl": 1e-9,
+        }
+    )
+    prompts = task["prompts"][:16]
+    trainer = PPOTrainer(
+        policy_dir=task["policy"], reward_dir=task["reward"], prompts=prompts, config=config
+    )
+    stats = trainer.train_step(prompts)
+    # the first epoch's second minibatch already sees a moved policy: nothing runs after it
+    assert stats["ppo_epochs_done"] == 1.0
+    assert stats["approx_kl"] > 0
 
 
 def test_kl_hard_stop_ends_the_run(task: dict[str, Any], tmp_path: Path) -> None:

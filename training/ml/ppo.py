@@ -83,7 +83,11 @@ class PPOConfig:
     cliprange_value: float = _opt(0.2, "Value clip ε.")
     vf_coef: float = _opt(0.1, "Weight of the value loss.")
     max_grad_norm: float = _opt(1.0, "Global gradient-norm clip per model.")
-    max_approx_kl: float = _opt(0.1, "End a PPO epoch early above this approx KL (0: off).")
+    max_approx_kl: float = _opt(
+        0.1,
+        "Stop the remaining PPO epochs on a rollout once a minibatch's approx KL exceeds "
+        "this (0: off).",
+    )
     lora_rank: int = _opt(0, "Train LoRA adapters of this rank on the policy (0: full).")
     seed: int = _opt(0, "Seed of sampling, shuffling and initialization.")
     precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
@@ -205,6 +209,7 @@ class Rollout:
     texts: list[str]
     entropy: float
     empty: int = 0  # responses that were only a stop token (scored below the batch)
+    truncated: int = 0  # exchanges longer than the reward model's max length (prompt cut)
 
 
 def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -312,6 +317,8 @@ class PPOTrainer:
         self.scorer = RewardScorer(reward_dir, device=self.device)
         reward_model = self.scorer.models[0]
         same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
+        # the reward model reads the sampled ids themselves when they mean the same to it
+        self.score_ids = self.scorer.shares_tokenizer(self.tokenizer)
         value = (
             ValueModel.from_reward_model(reward_model)
             if same_vocab
@@ -375,9 +382,13 @@ class PPOTrainer:
         self.timings["generation"] += time.perf_counter() - started
 
         started = time.perf_counter()
-        scored = self.scorer.score(
-            [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
-        )
+        truncated = 0
+        if self.score_ids:
+            scored, truncated = self.scorer.score_ids(input_ids, attention_mask)
+        else:
+            scored = self.scorer.score(
+                [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
+            )
         raw = scored.conservative(config.ensemble_lambda) if self.scorer.size > 1 else scored.mean
         raw, empty = floor_empty_responses(raw, texts, config.empty_response_penalty)
         scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
@@ -404,6 +415,7 @@ class PPOTrainer:
             texts=texts,
             entropy=entropy,
             empty=empty,
+            truncated=truncated,
         )
 
     # --- update -------------------------------------------------------------------------
@@ -448,6 +460,7 @@ class PPOTrainer:
             "response_length": lengths.float().mean().item(),
             "eos_rate": rollout.finished.float().mean().item(),
             "empty_rate": rollout.empty / max(len(rollout.texts), 1),
+            "reward_truncated": float(rollout.truncated),
             "explained_variance": explained_variance(rollout.values, returns, mask),
             **stats,
         }

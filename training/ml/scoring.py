@@ -110,6 +110,48 @@ class RewardScorer:
     def size(self) -> int:
         return len(self.models)
 
+    def score_ids(
+        self, input_ids: Any, attention_mask: Any, *, batch_size: int = 32
+    ) -> tuple[EnsembleScores, int]:
+        """Score token ids directly (the policy's own sampled ids when it shares this
+        tokenizer: the reward model reads exactly the ids it was trained on, not decoded
+        and re-encoded text). Rows may be left- and right-padded (pad token, mask 0);
+        positions restart at each row's first token, as in training. Rows longer than
+        ``max_length`` lose their leftmost tokens (the prompt side, never the response's
+        end). Returns the scores and how many rows were truncated."""
+        import torch
+
+        truncated = 0
+        if input_ids.shape[1] > self.max_length:
+            cut = input_ids.shape[1] - self.max_length
+            truncated = int(attention_mask[:, :cut].any(dim=1).sum())
+            input_ids, attention_mask = input_ids[:, cut:], attention_mask[:, cut:]
+        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+        per_member: list[list[float]] = []
+        with torch.no_grad():
+            for model in self.models:
+                values: list[float] = []
+                for start in range(0, input_ids.shape[0], batch_size):
+                    rows = slice(start, start + batch_size)
+                    logits = model(
+                        input_ids=input_ids[rows].to(self.device),
+                        attention_mask=attention_mask[rows].to(self.device),
+                        position_ids=position_ids[rows].to(self.device),
+                    ).logits[:, 0]
+                    values.extend(logits.float().cpu().tolist())
+                per_member.append(values)
+        if self.standardization is not None:
+            per_member = self.standardization.apply(per_member)
+        return EnsembleScores.of(per_member), truncated
+
+    def shares_tokenizer(self, tokenizer: Any) -> bool:
+        """Same vocabulary and the same special tokens: ids mean the same to both."""
+        return bool(
+            self.tokenizer.get_vocab() == tokenizer.get_vocab()
+            and self.tokenizer.all_special_tokens == tokenizer.all_special_tokens
+            and self.tokenizer.pad_token_id == tokenizer.pad_token_id
+        )
+
     def score(
         self, texts: list[str], *, batch_size: int = 32, standardize: bool = True
     ) -> EnsembleScores:
