@@ -223,7 +223,7 @@ def test_reward_function_scores_as_the_scorer_and_penalises_unfinished(
         completion_ids=[*completion_ids, [end_of_turn]],
     )
     assert floored[:4] == pytest.approx(got, abs=1e-6)
-    assert floored[4] == pytest.approx(min(got) - 1.0, abs=1e-6)  # the default penalty
+    assert floored[4] == pytest.approx(min(expected) - 1.0, abs=1e-6)  # before any EOS penalty
 
 
 # --------------------------------------------------------------------------- training
