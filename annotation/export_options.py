@@ -3,6 +3,7 @@ validated once, stored with the export so that it can be reproduced."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,7 @@ CHOICES = {
     "style": ("conversational", "standard"),
 }
 FORMATS = ("jsonl", "parquet", "hf")
+MAX_MARGIN = 100.0  # a Bradley–Terry margin in reward units; anything larger is a mistake
 
 
 def parse_export_options(raw: dict[str, Any]) -> ExportOptions:
@@ -120,6 +122,10 @@ def parse_export_options(raw: dict[str, Any]) -> ExportOptions:
         else:
             if set(parsed_margins) != {1, 2, 3, 4}:
                 errors["margins"] = "must give a margin for each strength 1, 2, 3 and 4"
+            elif not all(
+                math.isfinite(v) and abs(v) <= MAX_MARGIN for v in parsed_margins.values()
+            ):
+                errors["margins"] = f"margins must be finite numbers within ±{MAX_MARGIN}"
             else:
                 values["margins"] = parsed_margins
     if "formats" in raw:
@@ -137,6 +143,10 @@ def parse_export_options(raw: dict[str, Any]) -> ExportOptions:
     return ExportOptions(**values)
 
 
+def _sane_margin(value: float) -> bool:
+    return math.isfinite(value) and abs(value) <= MAX_MARGIN
+
+
 def _number(
     raw: dict[str, Any],
     values: dict[str, Any],
@@ -150,8 +160,8 @@ def _number(
         return
     value = raw[name]
     ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok_type = ok_type and float(value).is_integer()
+    if kind is int:  # float(10**400) would overflow: an int is an int
+        ok_type = ok_type and (isinstance(value, int) or value.is_integer())
     if not ok_type or not low <= value <= high:
         errors[name] = f"must be a number between {low} and {high}"
         return

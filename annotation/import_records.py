@@ -126,12 +126,23 @@ def _iter_array(stream: IO[bytes]) -> Iterator[tuple[int, Any | BadLine]]:
     pos = skip_ws(pos)
     if pos < length and text[pos] == "]":
         return
+    line, counted = 1, 0  # line of ``counted``: newlines are counted once, as pos advances
+
+    def line_at(p: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, p)
+        counted = p
+        return line
+
     while pos < length:
-        line = text.count("\n", 0, pos) + 1
+        line = line_at(pos)
         try:
             value, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             yield exc.lineno, BadLine(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            return
+        except RecursionError:
+            yield line, BadLine(line, "invalid JSON: nested too deeply")
             return
         yield line, value
         pos = skip_ws(pos)
@@ -140,7 +151,7 @@ def _iter_array(stream: IO[bytes]) -> Iterator[tuple[int, Any | BadLine]]:
             continue
         if pos < length and text[pos] == "]":
             return
-        bad = text.count("\n", 0, pos) + 1
+        bad = line_at(pos)
         yield bad, BadLine(bad, "invalid JSON: expected ',' or ']' between array elements")
         return
     yield line, BadLine(line, "invalid JSON: unterminated array")

@@ -1,9 +1,10 @@
 from django.urls import path
 
+import preflab.converters  # noqa: F401 - registers <id:…>
 from annotation import api
 
-P = "projects/<int:project_id>/"
-A = P + "assignments/<int:assignment_id>/"
+P = "projects/<id:project_id>/"
+A = P + "assignments/<id:assignment_id>/"
 
 urlpatterns = [
     path("projects/", api.ProjectListView.as_view(), name="project-list"),
@@ -18,14 +19,14 @@ urlpatterns = [
     path(P + "quality/recompute/", api.QualityRecomputeView.as_view(), name="quality-recompute"),
     path(P + "exclusions/", api.ExclusionListView.as_view(), name="project-exclusions"),
     path(P + "exports/", api.ExportListView.as_view(), name="project-exports"),
-    path(P + "exports/<int:export_id>/", api.ExportDetailView.as_view(), name="export-detail"),
+    path(P + "exports/<id:export_id>/", api.ExportDetailView.as_view(), name="export-detail"),
     path(
-        P + "exports/<int:export_id>/files/<str:name>",
+        P + "exports/<id:export_id>/files/<str:name>",
         api.ExportFileView.as_view(),
         name="export-file",
     ),
     path(
-        P + "exclusions/<int:exclusion_id>/revoke/",
+        P + "exclusions/<id:exclusion_id>/revoke/",
         api.ExclusionRevokeView.as_view(),
         name="exclusion-revoke",
     ),

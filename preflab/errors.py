@@ -11,7 +11,7 @@ import logging
 from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -78,7 +78,17 @@ _UNAVAILABLE: tuple[tuple[tuple[type[Exception], ...], str, str], ...] = (
 )
 
 
+# OperationalErrors that no retry will cure: the request itself is too large for the database.
+_TOO_LARGE = ("too many sql variables", "too many terms", "expression tree is too large")
+
+
 def _unavailable(exc: Exception) -> Response | None:
+    if isinstance(exc, OperationalError) and any(m in str(exc).lower() for m in _TOO_LARGE):
+        logger.info("request too large for the database: %s", exc)
+        return Response(
+            error_body("request_too_large", "The request names too many items at once."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     for types, code, what in _UNAVAILABLE:
         if isinstance(exc, types):
             logger.exception(code.replace("_", " "))
@@ -97,6 +107,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     unavailable = _unavailable(exc)
     if unavailable is not None:
         return unavailable
+    if isinstance(exc, (OverflowError, DataError)):
+        # a number or text in the request that no column can hold (an id beyond 64 bits):
+        # the client's mistake, not ours — whichever field carried it
+        logger.info("value out of range: %s", exc)
+        return Response(
+            error_body("value_out_of_range", "A value in the request is out of range."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DatabaseError):
         return None  # a real bug: let it surface as a 500 and be logged
     if isinstance(exc, Http404):

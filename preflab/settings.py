@@ -195,6 +195,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ExcludeOrKeepEnum": ["exclude", "keep"]},
+    "PATH_CONVERTER_OVERRIDES": {"id": int},  # preflab.converters: a 64-bit database id
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class TrainingRunMetricsView(APIView):
         after = request.query_params.get("after", "")
         rows = RunMetric.objects.filter(run=run)
         if after:
-            if not after.isdigit():
+            if not (after.isascii() and after.isdigit() and len(after) <= 18):
                 raise InvalidInputError("after must be a step number.")
             rows = rows.filter(step__gt=int(after))
         rows = rows.order_by("step", "id")[:MAX_METRIC_ROWS]

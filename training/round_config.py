@@ -64,8 +64,8 @@ def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
     if not isinstance(config["accumulate"], bool):
         raise _bad("accumulate", "must be true or false")
     minimum = config["min_judgments"]
-    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 0:
-        raise _bad("min_judgments", "must be an integer ≥ 0")
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or not 0 <= minimum <= 10**9:
+        raise _bad("min_judgments", "must be an integer in 0 … 10^9")
     for section in ("export", "reward", "policy", "generation"):
         if not isinstance(config[section], dict):
             raise _bad(section, "must be a JSON object")

@@ -54,40 +54,40 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/schema/", "get"): ANY,  # the API's shape is public; its data is not
     ("api/docs/", "get"): ANY,
     ("api/projects/", "get"): SIGNED_IN,
-    ("api/projects/<int:project_id>/", "get"): MEMBERS,
+    ("api/projects/<id:project_id>/", "get"): MEMBERS,
     # annotating needs the annotator role itself: a superuser is refused by the queue
-    ("api/projects/<int:project_id>/queue/next/", "post"): frozenset({"annotator"}),
-    ("api/projects/<int:project_id>/progress/", "get"): ANNOTATOR,
-    ("api/projects/<int:project_id>/assignments/<int:assignment_id>/submit/", "post"): ANNOTATOR,
-    ("api/projects/<int:project_id>/assignments/<int:assignment_id>/skip/", "post"): ANNOTATOR,
-    ("api/projects/<int:project_id>/assignments/<int:assignment_id>/release/", "post"): ANNOTATOR,
-    ("api/projects/<int:project_id>/imports/", "post"): ADMIN,
-    ("api/projects/<int:project_id>/quality/", "get"): ADMIN,
-    ("api/projects/<int:project_id>/quality/recompute/", "post"): ADMIN,
-    ("api/projects/<int:project_id>/exclusions/", "get"): ADMIN,
-    ("api/projects/<int:project_id>/exclusions/", "post"): ADMIN,
-    ("api/projects/<int:project_id>/exclusions/<int:exclusion_id>/revoke/", "post"): ADMIN,
-    ("api/projects/<int:project_id>/exports/", "get"): ADMIN_OR_ML,
-    ("api/projects/<int:project_id>/exports/", "post"): ADMIN_OR_ML,
-    ("api/projects/<int:project_id>/exports/<int:export_id>/", "get"): ADMIN_OR_ML,
-    ("api/projects/<int:project_id>/exports/<int:export_id>/files/<str:name>", "get"): ADMIN_OR_ML,
-    ("api/projects/<int:project_id>/training-runs/", "get"): ML,
-    ("api/projects/<int:project_id>/training-runs/", "post"): ML,
-    ("api/projects/<int:project_id>/training-runs/<int:run_id>/", "get"): ML,
-    ("api/projects/<int:project_id>/training-runs/<int:run_id>/cancel/", "post"): ML,
-    ("api/projects/<int:project_id>/training-runs/<int:run_id>/metrics/", "get"): ML,
-    ("api/projects/<int:project_id>/artifacts/", "get"): ML,
-    ("api/projects/<int:project_id>/artifacts/<int:artifact_id>/lineage/", "get"): ML,
-    ("api/projects/<int:project_id>/rounds/", "get"): ML,
-    ("api/projects/<int:project_id>/rounds/", "post"): ML,
-    ("api/projects/<int:project_id>/rounds/defaults/", "get"): ML,
-    ("api/projects/<int:project_id>/rounds/<int:round_id>/", "get"): ML,
-    ("api/projects/<int:project_id>/rounds/<int:round_id>/cancel/", "post"): ML,
-    ("api/projects/<int:project_id>/rounds/<int:round_id>/retry/", "post"): ML,
+    ("api/projects/<id:project_id>/queue/next/", "post"): frozenset({"annotator"}),
+    ("api/projects/<id:project_id>/progress/", "get"): ANNOTATOR,
+    ("api/projects/<id:project_id>/assignments/<id:assignment_id>/submit/", "post"): ANNOTATOR,
+    ("api/projects/<id:project_id>/assignments/<id:assignment_id>/skip/", "post"): ANNOTATOR,
+    ("api/projects/<id:project_id>/assignments/<id:assignment_id>/release/", "post"): ANNOTATOR,
+    ("api/projects/<id:project_id>/imports/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/quality/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/quality/recompute/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/exclusions/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/exclusions/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/exclusions/<id:exclusion_id>/revoke/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/exports/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/exports/", "post"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/exports/<id:export_id>/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/exports/<id:export_id>/files/<str:name>", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/training-runs/", "get"): ML,
+    ("api/projects/<id:project_id>/training-runs/", "post"): ML,
+    ("api/projects/<id:project_id>/training-runs/<id:run_id>/", "get"): ML,
+    ("api/projects/<id:project_id>/training-runs/<id:run_id>/cancel/", "post"): ML,
+    ("api/projects/<id:project_id>/training-runs/<id:run_id>/metrics/", "get"): ML,
+    ("api/projects/<id:project_id>/artifacts/", "get"): ML,
+    ("api/projects/<id:project_id>/artifacts/<id:artifact_id>/lineage/", "get"): ML,
+    ("api/projects/<id:project_id>/rounds/", "get"): ML,
+    ("api/projects/<id:project_id>/rounds/", "post"): ML,
+    ("api/projects/<id:project_id>/rounds/defaults/", "get"): ML,
+    ("api/projects/<id:project_id>/rounds/<id:round_id>/", "get"): ML,
+    ("api/projects/<id:project_id>/rounds/<id:round_id>/cancel/", "post"): ML,
+    ("api/projects/<id:project_id>/rounds/<id:round_id>/retry/", "post"): ML,
 }
 
 
-SUBMIT = "api/projects/<int:project_id>/assignments/<int:assignment_id>/submit/"
+SUBMIT = "api/projects/<id:project_id>/assignments/<id:assignment_id>/submit/"
 # The hot path checks the role inside its transaction: a lease that is not the caller's is
 # not found (404) rather than forbidden; everything else refuses with 403.
 REFUSED_STATUS = {(SUBMIT, "post"): 404}
@@ -210,7 +210,7 @@ class World:
 def url_for(route: str, ids: dict[str, Any], project_id: int) -> str:
     path = "/" + route
     for key, value in ids.items():
-        for converter in ("int", "str", "uuid"):
+        for converter in ("id", "int", "str", "uuid"):
             path = path.replace(f"<{converter}:{key}>", str(value))
     return path.replace(f"/projects/{ids['project_id']}/", f"/projects/{project_id}/")
 
@@ -243,7 +243,7 @@ def test_each_role_gets_exactly_what_its_row_allows(world: World, role: str) -> 
         if role in allowed:
             if status in (401, 403) or status >= 500:
                 wrong.append(f"{method.upper()} {url}: {status}, expected access")
-        elif status != refused and not (route.endswith("<int:project_id>/") and status == 404):
+        elif status != refused and not (route.endswith("<id:project_id>/") and status == 404):
             wrong.append(f"{method.upper()} {url}: {status}, expected {refused}")
     assert wrong == [], "\n".join(wrong)
 
@@ -256,7 +256,7 @@ def test_no_object_of_another_project_is_reachable_by_id(world: World, role: str
     mine, theirs = world.ids["mine"], world.ids["theirs"]
     wrong = []
     for (route, method), allowed in sorted(MATRIX.items()):
-        if role not in allowed or "<int:project_id>" not in route:
+        if role not in allowed or "<id:project_id>" not in route:
             continue
         object_keys = [k for k in theirs if f":{k}>" in route and k not in ("project_id", "name")]
         if not object_keys:

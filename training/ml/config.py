@@ -4,6 +4,7 @@ text and whose ranges are given as ``checks``. Plain Python: imports no Django."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any, TypeVar
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 Check = Callable[[Any], bool] | tuple[Callable[[Any], bool], str]
+LARGEST = 2**63  # no configuration number is this large: a bigger one is a mistake, not a value
+SEED_CHECK: Check = (lambda v: 0 <= v < 2**32, "must be an integer in 0 … 2^32 − 1")
 
 
 class ConfigError(ValueError):
@@ -22,8 +25,9 @@ class ConfigError(ValueError):
 
 
 def parse_dataclass(cls: type[T], raw: Mapping[str, Any], checks: Mapping[str, Check]) -> T:
-    """Build ``cls`` from ``raw``: unknown keys, wrong types and values failing their check
-    (``check`` or ``(check, message)``) are reported together in one :class:`ConfigError`."""
+    """Build ``cls`` from ``raw``: unknown keys, wrong types, non-finite or absurdly large
+    numbers (|v| ≥ 2^63) and values failing their check (``check`` or ``(check, message)``)
+    are reported together in one :class:`ConfigError`."""
     if not isinstance(raw, Mapping):
         raise ConfigError({"config": "must be a JSON object"})
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
@@ -39,8 +43,14 @@ def parse_dataclass(cls: type[T], raw: Mapping[str, Any], checks: Mapping[str, C
             ok = isinstance(value, bool)
         elif isinstance(default, (int, float)):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and isinstance(value, float) and not math.isfinite(value):
+                errors[key] = "must be a finite number"
+                continue
             if ok and isinstance(default, int):
-                ok = float(value).is_integer()
+                ok = isinstance(value, int) or value.is_integer()
+            if ok and abs(value) >= LARGEST:
+                errors[key] = "out of range"
+                continue
         else:
             ok = isinstance(value, str)
         if not ok:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.prompts import Prompt, render_exchange, render_prompt, stop_token_ids
 
 BACKENDS = ("auto", "transformers", "vllm")
@@ -59,7 +59,7 @@ SAMPLING_CHECKS: dict[str, Check] = {
     "top_p": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "max_new_tokens": lambda v: 1 <= v <= 8192,
     "batch_size": lambda v: 1 <= v <= 1024,
-    "seed": lambda v: 0 <= v < 2**32,
+    "seed": SEED_CHECK,
     "backend": (lambda v: v in BACKENDS, "must be auto, transformers or vllm"),
 }
 

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.checkpoints import resume_point
-from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.preferences import ordered_rows
@@ -204,6 +204,7 @@ ONLINE_CHECKS: dict[str, Check] = {
     "logging_steps": lambda v: v >= 1,
     "checkpoint_steps": lambda v: v >= 0,
     "precision": PRECISION_CHECK,
+    "seed": SEED_CHECK,
 }
 
 GRPO_CHECKS: dict[str, Check] = {
@@ -228,6 +229,7 @@ DPO_CHECKS: dict[str, Check] = {
     "logging_steps": lambda v: v >= 1,
     "checkpoint_steps": lambda v: v >= 0,
     "precision": PRECISION_CHECK,
+    "seed": SEED_CHECK,
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.ppo_math import (
@@ -130,6 +130,7 @@ PPO_CHECKS: dict[str, Check] = {
     "lora_rank": lambda v: 0 <= v <= 1024,
     "precision": PRECISION_CHECK,
     "checkpoint_steps": lambda v: v >= 0,
+    "seed": SEED_CHECK,
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.checkpoints import resume_point
-from training.ml.config import Check, ConfigError, parse_dataclass
+from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.preferences import is_ordered, ordered_rows
 
@@ -79,6 +79,7 @@ REWARD_CHECKS: dict[str, Check] = {
     "lora_rank": lambda v: 0 <= v <= 1024,
     "ensemble_lambda": lambda v: 0 <= v <= 10,
     "precision": PRECISION_CHECK,
+    "seed": SEED_CHECK,
 }
 
 
