@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from annotation.models import DatasetExport, ExportStatus, Project, Prompt
-from preflab.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from preflab.errors import ConflictError, InvalidInputError, NotFoundError
 from training.ml.config import ConfigError
 from training.models import ArtifactKind, ModelArtifact
 
@@ -34,11 +34,10 @@ def succeeded_export(project: Project, export_id: int | None) -> DatasetExport:
             "dataset_export is required for this kind of run.",
             extra={"fields": {"dataset_export": "required"}},
         )
-    export = DatasetExport.objects.filter(pk=export_id).first()
+    # another project's export answers exactly as a missing one: ids reveal nothing
+    export = DatasetExport.objects.filter(pk=export_id, project=project).first()
     if export is None:
         raise NotFoundError("No such dataset export.")
-    if export.project_id != project.id:
-        raise ForbiddenError("That dataset export belongs to another project.")
     if export.status != ExportStatus.SUCCEEDED:
         raise ConflictError("That dataset export has not succeeded.")
     return export
@@ -47,17 +46,20 @@ def succeeded_export(project: Project, export_id: int | None) -> DatasetExport:
 def project_artifact(
     project: Project, artifact_id: int | None, *, field: str, kinds: Iterable[str]
 ) -> ModelArtifact:
-    """An artifact of one of ``kinds`` that belongs to the project or is shared (no project)."""
+    """An artifact of one of ``kinds`` that belongs to the project or is shared (no project).
+    Another project's artifact is answered exactly as a missing one: ids reveal nothing."""
     allowed = tuple(kinds)
     names = " or ".join(ArtifactKind(k).label.lower() for k in allowed)
     artifact = ModelArtifact.objects.filter(pk=artifact_id).first() if artifact_id else None
-    if artifact is None or artifact.kind not in allowed:
+    if (
+        artifact is None
+        or artifact.kind not in allowed
+        or artifact.project_id not in (None, project.id)
+    ):
         raise InvalidRunConfig(
             f"{field} must be a {names} artifact.",
             extra={"fields": {field: f"not a {names} artifact"}},
         )
-    if artifact.project_id not in (None, project.id):
-        raise ForbiddenError(f"That {field} belongs to another project.")
     return artifact
 
 

@@ -166,7 +166,14 @@ def test_artifacts_and_prompts_of_another_project_are_refused(
         project,
         {"kind": "ppo", "base_artifact": policy.id, "reward_artifact": foreign_reward.id},
     )
-    assert response.status_code == 403
+    missing = post_run(
+        client,
+        project,
+        {"kind": "ppo", "base_artifact": policy.id, "reward_artifact": foreign_reward.id + 1000},
+    )
+    # another project's artifact answers exactly as one that does not exist
+    assert response.status_code == missing.status_code == 400
+    assert response.json() == missing.json()
     other_prompt = Prompt.objects.filter(project=other).first()
     assert other_prompt is not None
     response = post_run(

@@ -111,12 +111,21 @@ def test_a_run_on_another_projects_export_is_refused(make_user: Any, client: Cli
     other_engineer = make_user("other-engineer")
     set_membership(project=other, user=other_engineer, role=Role.ML_ENGINEER)
     client.force_login(other_engineer)
+    base = tiny_base().id
+    url = f"/api/projects/{other.id}/training-runs/"
     response = client.post(
-        f"/api/projects/{other.id}/training-runs/",
-        {"dataset_export": export.id, "base_artifact": tiny_base().id, "config": {}},
+        url,
+        {"dataset_export": export.id, "base_artifact": base, "config": {}},
         content_type="application/json",
     )
-    assert response.status_code == 403
+    missing = client.post(
+        url,
+        {"dataset_export": export.id + 1000, "base_artifact": base, "config": {}},
+        content_type="application/json",
+    )
+    # another project's export answers exactly as one that does not exist
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json()
     assert TrainingRun.objects.count() == 0
 
 
