@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -21,6 +22,8 @@ import orjson
 MAX_CONTENT_CHARS = 100_000
 MAX_RESPONSES = 50
 MAX_ID_CHARS = 255
+MAX_METADATA_BYTES = 64 * 1024  # a record's (or a response's) metadata, as JSON
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Mn"})
 ROLES = frozenset({"system", "user", "assistant"})
 GOLD_CHOICES = frozenset({"A", "B", "tie", "both_bad"})
 
@@ -167,6 +170,7 @@ def parse_record(line: int, value: Any) -> PromptRecord:
     metadata = value.get("metadata", {})
     if not isinstance(metadata, dict):
         raise RecordError("'metadata' must be an object")
+    _check_metadata("'metadata'", metadata)
     external_id = value.get("id", value.get("external_id"))
     if external_id is None:
         external_id = (
@@ -195,13 +199,30 @@ def parse_record(line: int, value: Any) -> PromptRecord:
 
 
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in k or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """Any string (or key) in the value holds U+0000; iterative, so any depth is fine."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
+
+
+def _check_metadata(where: str, metadata: dict[str, Any]) -> None:
+    if len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise RecordError(f"{where} is larger than {MAX_METADATA_BYTES // 1024} KiB as JSON")
+
+
+def is_invisible(text: str) -> bool:
+    """Nothing a reader would see: only whitespace, control and format characters (zero-width
+    spaces and joiners, the BOM, bidirectional marks …)."""
+    return all(ch.isspace() or unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in text)
 
 
 def parse_prompt(prompt: Any) -> list[dict[str, str]]:
@@ -249,6 +270,7 @@ def parse_response(where: str, value: Any) -> ResponseSpec:
         metadata = value.get("metadata", {})
         if not isinstance(metadata, dict):
             raise RecordError(f"{where}.metadata must be an object")
+        _check_metadata(f"{where}.metadata", metadata)
         value = value.get("content")
     elif isinstance(value, list):
         messages = [_parse_message(f"{where}[{i}]", m) for i, m in enumerate(value)]
@@ -260,6 +282,8 @@ def parse_response(where: str, value: Any) -> ResponseSpec:
         raise RecordError(f"{where} must be a string")
     if not value.strip():
         raise RecordError(f"{where} is empty")
+    if is_invisible(value):
+        raise RecordError(f"{where} has only invisible characters")
     _check_length(where, value)
     return ResponseSpec(value, metadata)
 

@@ -44,6 +44,9 @@ from preflab.errors import InvalidInputError
 
 CHUNK_RECORDS = 5000
 MAX_REPORTED_ERRORS = 1000
+# Batch.name's column: a name made from a long file name is cut to fit
+BATCH_NAME_CHARS: int = Batch._meta.get_field("name").max_length or 200
+MAX_FILE_NAME_CHARS = 1000  # the file name kept in the batch's metadata
 
 
 class Pairing(StrEnum):
@@ -160,11 +163,11 @@ def import_comparisons(
         lock_project_imports(project)
     batch = Batch.objects.create(
         project=project,
-        name=options.batch_name or f"Import {source_name}".strip(),
+        name=(options.batch_name or f"Import {source_name}".strip())[:BATCH_NAME_CHARS],
         source=BatchSource.IMPORT,
         created_by=user,
         metadata={
-            "file": source_name,
+            "file": source_name[:MAX_FILE_NAME_CHARS],
             "pairing": options.pairing.value,
             "pairs_per_prompt": options.pairs_per_prompt,
             "seed": options.seed,

@@ -152,3 +152,38 @@ def test_json_array_line_numbers_are_right_far_into_the_file(project: Project) -
             project=project, stream=io.BytesIO(text.encode()), options=ImportOptions()
         )
     assert [b["line"] for b in rejected.value.extra["bad_lines"]] == [252]
+
+
+@pytest.mark.django_db
+def test_long_file_names_huge_metadata_and_invisible_responses(project: Project) -> None:
+    from annotation.importing import BATCH_NAME_CHARS
+    from annotation.models import Batch
+
+    rows = pair_records(2)
+    report = import_comparisons(
+        project=project,
+        stream=io.BytesIO("\n".join(json.dumps(r) for r in rows).encode()),
+        options=ImportOptions(),
+        source_name="x" * 5000 + ".jsonl",
+    )
+    batch = Batch.objects.get(pk=report.batch_id)
+    assert len(batch.name) == BATCH_NAME_CHARS == 200
+
+    big = dict(pair_records(1)[0], id="big", metadata={"blob": "m" * 70_000})
+    ghost = dict(pair_records(1)[0], id="ghost", response_b="\u200b\u2060\ufeff \u200d")
+    lines = "\n".join(json.dumps(r) for r in (big, ghost)) + "\n"
+    with pytest.raises(ImportRejected) as rejected:
+        import_comparisons(
+            project=project, stream=io.BytesIO(lines.encode()), options=ImportOptions()
+        )
+    messages = {b["line"]: b["message"] for b in rejected.value.extra["bad_lines"]}
+    assert "larger than 64 KiB" in messages[1]
+    assert "only invisible characters" in messages[2]
+    # a metadata nested deeper than any parser allows is a bad line, not a crash
+    record = json.dumps(dict(pair_records(1)[0], id="deep", metadata={"deep": "HERE"}))
+    text = record.replace('"HERE"', "[" * 5000 + '"x"' + "]" * 5000)
+    with pytest.raises(ImportRejected) as rejected:
+        import_comparisons(
+            project=project, stream=io.BytesIO(text.encode()), options=ImportOptions()
+        )
+    assert rejected.value.extra["bad_lines"][0]["line"] == 1
