@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, cast
 
 from django.conf import settings
@@ -202,10 +201,9 @@ class QualityRecomputeView(APIView):
 
     @extend_schema(request=None, responses={202: TaskEnqueuedSerializer})
     def post(self, request: Request, project_id: int) -> Response:
-        task_id = str(uuid.uuid4())
-        transaction.on_commit(
-            lambda: tasks.recompute_quality.apply_async((project_id,), task_id=task_id)
-        )
+        """Queued at most once at a time: a second request while one is queued gets the
+        queued task's id."""
+        task_id, _ = tasks.enqueue_quality_recompute(project_id)
         return Response({"task_id": task_id}, status=status.HTTP_202_ACCEPTED)
 
 

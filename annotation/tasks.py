@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 from celery import shared_task
+from django.core.cache import cache
 
 from annotation.queue import expire_overdue_leases
 
@@ -13,11 +17,43 @@ def expire_leases() -> int:
     return expire_overdue_leases()
 
 
+QUEUED_TTL = 3600  # a recompute marked queued that never ran stops blocking after an hour
+
+
+def _queued_key(project_id: int) -> str:
+    return f"quality-recompute-queued:{project_id}"
+
+
+def enqueue_quality_recompute(project_id: int) -> tuple[str, bool]:
+    """Queue a recompute of the project's statistics unless one is queued already: one at a
+    time per project, however often admins press the button or the beat fires. Returns the
+    task id (the queued one's, when there is one) and whether this call queued it. The mark
+    lives in the cache; while the cache is down, this fails open (queues)."""
+    key, task_id = _queued_key(project_id), str(uuid.uuid4())
+    try:
+        queued = None if cache.add(key, task_id, QUEUED_TTL) else cache.get(key)
+    except Exception:
+        queued = None
+    if queued:
+        return str(queued), False
+    try:
+        recompute_quality.apply_async((project_id,), task_id=task_id)
+    except Exception:
+        with contextlib.suppress(Exception):
+            cache.delete(key)  # nothing was queued: do not block the next request
+        raise
+    return task_id, True
+
+
 @shared_task(name="annotation.recompute_quality", acks_late=True)
 def recompute_quality(project_id: int) -> dict[str, object]:
-    """Recompute a project's agreement statistics (idempotent: a new snapshot replaces the old)."""
+    """Recompute a project's agreement statistics (idempotent: a new snapshot replaces the old).
+    Clears the project's queued mark first, so a request during the computation queues the
+    next one."""
     from annotation.quality import recompute_quality as recompute
 
+    with contextlib.suppress(Exception):
+        cache.delete(_queued_key(project_id))
     snapshot = recompute(project_id=project_id)
     return {
         "project_id": project_id,
@@ -32,9 +68,7 @@ def refresh_quality() -> list[int]:
     from annotation.quality import projects_needing_recompute
 
     project_ids = projects_needing_recompute()
-    for project_id in project_ids:
-        recompute_quality.delay(project_id)
-    return project_ids
+    return [p for p in project_ids if enqueue_quality_recompute(p)[1]]
 
 
 @shared_task(name="annotation.run_export", acks_late=True)

@@ -234,3 +234,44 @@ def test_recompute_runs_on_a_real_worker(
     body = client.get(f"/api/projects/{project.id}/quality/").json()
     assert body["data"] is not None
     assert body["data"]["summary"]["annotators"] == 4
+
+
+@pytest.mark.django_db
+def test_recomputes_are_collapsed_to_one_queued_per_project(
+    project: Project, other_project: Project, project_admin: Any, client: Client, monkeypatch: Any
+) -> None:
+    from annotation import tasks
+
+    queued: list[tuple[int, str]] = []  # what reached the queue (the dispatch is under test)
+    monkeypatch.setattr(
+        tasks.recompute_quality,
+        "apply_async",
+        lambda args, task_id: queued.append((args[0], task_id)),
+    )
+    client.force_login(project_admin)
+    url = f"/api/projects/{project.id}/quality/recompute/"
+    first = client.post(url).json()["task_id"]
+    assert client.post(url).json()["task_id"] == first  # pressed again: the same task
+    assert tasks.enqueue_quality_recompute(project.id) == (first, False)  # the beat too
+    assert tasks.enqueue_quality_recompute(other_project.id)[1]  # another project is its own
+    assert [p for p, _ in queued] == [project.id, other_project.id]
+
+    tasks.recompute_quality(project.id)  # the worker starts it: the next request queues anew
+    second = client.post(url).json()["task_id"]
+    assert second != first and [p for p, _ in queued] == [project.id, other_project.id, project.id]
+
+
+@pytest.mark.django_db
+def test_a_recompute_that_could_not_be_queued_does_not_block_the_next(
+    project: Project, monkeypatch: Any
+) -> None:
+    from annotation import tasks
+
+    def broker_down(args: Any, task_id: str) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.recompute_quality, "apply_async", broker_down)
+    with pytest.raises(ConnectionError):
+        tasks.enqueue_quality_recompute(project.id)
+    monkeypatch.setattr(tasks.recompute_quality, "apply_async", lambda args, task_id: None)
+    assert tasks.enqueue_quality_recompute(project.id)[1]
