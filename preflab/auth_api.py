@@ -11,14 +11,14 @@ from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotation.selectors import user_roles
 from preflab.errors import InvalidInputError
-from preflab.throttling import LoginLockout
+from preflab.throttling import LoginLockout, LoginRate
 
 
 class CredentialsSerializer(serializers.Serializer[dict[str, Any]]):
@@ -50,19 +50,20 @@ def _authenticate(request: Request) -> Any:
     """The user of the posted credentials, or ``InvalidCredentials``; refused with
     ``login_locked`` (429) while the username is locked out after repeated failures, whether
     or not it exists and whatever the password."""
+    wait = LoginRate(request).wait()
+    if wait is not None:
+        raise Throttled(wait=wait)
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    lockout = LoginLockout(data.validated_data["username"])
-    lockout.check()
+    LoginLockout(data.validated_data["username"]).check()  # 429 login_locked, or 503
+    # the backend (preflab.auth_backend) counts the attempt and the failure, as for the admin
     user = authenticate(
         request._request,
         username=data.validated_data["username"],
         password=data.validated_data["password"],
     )
     if user is None or not user.is_active:
-        lockout.failed()
         raise InvalidCredentials("Wrong username or password.")
-    lockout.succeeded()
     return user
 
 
@@ -84,8 +85,7 @@ class LoginView(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    throttle_classes: list[type] = []  # LoginRate, on every login path (see _authenticate)
 
     @extend_schema(request=CredentialsSerializer, responses=UserSerializer)
     def post(self, request: Request) -> Response:
@@ -114,8 +114,7 @@ class TokenView(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    throttle_classes: list[type] = []  # LoginRate, on every login path (see _authenticate)
 
     @extend_schema(
         request=CredentialsSerializer,

@@ -137,6 +137,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth -------------------------------------------------------------------------------------
+# Every password login (API session and token logins, the Django admin) passes the lock-out
+# and the per-client login rate there.
+AUTHENTICATION_BACKENDS = ["preflab.auth_backend.GuardedModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -182,7 +185,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "preflab.errors.exception_handler",
     # Login and token views set their own throttle ("login" scope) and so skip this one.
     "DEFAULT_THROTTLE_CLASSES": ["preflab.throttling.ApiUserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("PREFLAB_LOGIN_RATE", "20/min")},
+    # Behind N reverse proxies the client is the N-th address from the end of
+    # X-Forwarded-For; with 0 (the default) the header is ignored and the socket's peer counts.
+    "NUM_PROXIES": int(os.environ.get("PREFLAB_TRUSTED_PROXIES", "0")),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -286,6 +291,8 @@ PREFLAB_EXPORT_SYNC_MAX = int(os.environ.get("PREFLAB_EXPORT_SYNC_MAX", "20000")
 PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOUT", "300"))
 # Per-user limit of authenticated API requests (fixed window, in the cache); "" turns it off.
 PREFLAB_API_RATE = os.environ.get("PREFLAB_API_RATE", "6000/min")
+# Password attempts per client address, on every login path (preflab.throttling.LoginRate).
+PREFLAB_LOGIN_RATE = os.environ.get("PREFLAB_LOGIN_RATE", "20/min")
 # Consecutive failed logins of one username before it is locked, and for how long (0: never).
 PREFLAB_LOGIN_LOCKOUT_FAILURES = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_FAILURES", "5"))
 PREFLAB_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_SECONDS", "900"))

@@ -115,6 +115,42 @@ class LoginLockout:
         cache.delete_many([self._failures_key, self._lock_key])
 
 
+# --- per-client login rate ---------------------------------------------------------------------
+
+
+def client_address(request: Any) -> str:
+    """The client's address: the socket's peer, or — behind ``PREFLAB_TRUSTED_PROXIES``
+    proxies — the address the outermost trusted proxy saw. A client-supplied
+    ``X-Forwarded-For`` is not trusted otherwise (DRF's ``NUM_PROXIES``)."""
+    return str(BaseThrottle().get_ident(request))
+
+
+class LoginRate:
+    """Password attempts per client address, ``PREFLAB_LOGIN_RATE`` per fixed window, shared by
+    every way to log in with a password (the API's session and token logins, the Django
+    admin): the authentication backend counts each attempt once (:meth:`hit`); the API reads
+    the count first (:meth:`wait`) to answer 429 with ``Retry-After``."""
+
+    PREFIX = "preflab:login-client"
+
+    def __init__(self, request: Any) -> None:
+        self.count, self.period = parse_rate(settings.PREFLAB_LOGIN_RATE)
+        window = int(time.time() // self.period)
+        digest = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+        self._key = f"{self.PREFIX}:{digest}:{window}"
+        self._window_ends = (window + 1) * self.period
+
+    def wait(self) -> float | None:
+        """Seconds until the next attempt is allowed, or None when one is allowed now."""
+        if int(cache.get(self._key) or 0) < self.count:
+            return None
+        return max(self._window_ends - time.time(), 1.0)
+
+    def hit(self) -> bool:
+        """Count an attempt; False when it is over the rate."""
+        return incr(self._key, self.period + 1) <= self.count
+
+
 # --- per-user API rate limit -------------------------------------------------------------------
 
 

@@ -314,3 +314,89 @@ def test_lockout_and_rate_limit_work_on_redis_shared_by_every_process(
             Client().get("/api/auth/me/", HTTP_AUTHORIZATION=auth).status_code for _ in range(5)
         ]
         assert statuses[0] == 200 and 429 in statuses, statuses
+
+
+# --- every login path ----------------------------------------------------------------------------
+
+
+def admin_login(username: str, password: str) -> Any:
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/admin/login/")
+    csrf = page.cookies["csrftoken"].value
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+    )
+    response.logged_in = response.status_code == 302 and "_auth_user_id" in client.session
+    return response
+
+
+def test_the_admin_login_passes_the_same_lockout(make_user: Any) -> None:
+    staff = make_user("staffer", is_staff=True, is_superuser=True)
+    assert admin_login(staff.username, PASSWORD).logged_in
+    for _ in range(3):
+        assert not admin_login(staff.username, "wrong").logged_in
+    # locked: the right password does not get in through the admin either …
+    refused = admin_login(staff.username, PASSWORD)
+    assert not refused.logged_in and refused.status_code == 200
+    # … and the API sees the failures the admin counted
+    assert_locked(token_login(staff.username, PASSWORD))
+    LoginLockout(staff.username).reset()
+    assert admin_login(staff.username, PASSWORD).logged_in
+
+
+def test_the_login_rate_counts_every_path_per_client(make_user: Any, settings: Any) -> None:
+    settings.PREFLAB_LOGIN_RATE = "4/min"
+    settings.PREFLAB_LOGIN_LOCKOUT_FAILURES = 0  # the rate alone
+    staff = make_user("rated", is_staff=True, is_superuser=True)
+    assert not admin_login("nobody-1", "x").logged_in
+    assert not admin_login("nobody-2", "x").logged_in
+    assert token_login("nobody-3", "x").status_code == 400
+    assert session_login("nobody-4", "x").status_code == 400
+    refused = token_login(staff.username, PASSWORD)  # the fifth attempt from this client
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
+    assert not admin_login(staff.username, PASSWORD).logged_in  # the admin is closed too
+
+
+def test_a_client_supplied_forwarded_for_does_not_escape_the_login_rate(
+    settings: Any,
+) -> None:
+    settings.PREFLAB_LOGIN_RATE = "3/min"
+    settings.PREFLAB_LOGIN_LOCKOUT_FAILURES = 0
+
+    def attempt(forwarded: str) -> int:
+        return (
+            Client()
+            .post(
+                "/api/auth/token/",
+                {"username": f"u-{forwarded}", "password": "x"},
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=forwarded,
+            )
+            .status_code
+        )
+
+    assert [attempt(f"10.0.0.{i}") for i in range(5)] == [400, 400, 400, 429, 429]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(settings: Any) -> None:
+    settings.PREFLAB_LOGIN_RATE = "2/min"
+    settings.PREFLAB_LOGIN_LOCKOUT_FAILURES = 0
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    def attempt(forwarded: str) -> int:
+        return (
+            Client()
+            .post(
+                "/api/auth/token/",
+                {"username": "someone", "password": "x"},
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=forwarded,
+            )
+            .status_code
+        )
+
+    # one proxy: the last address of the header is the client it saw
+    assert [attempt("10.0.0.1") for _ in range(3)] == [400, 400, 429]
+    assert attempt("203.0.113.9, 10.0.0.2") == 400  # another client, its own count
