@@ -124,17 +124,27 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (Redis when REDIS_URL is set) ------------------------------------------------------
+# "shared" holds what every web worker must see alike — the login lock-out and login rate —
+# so that a promise such as "locked after 5 failures" holds whichever worker answers. With
+# Redis both aliases are Redis; on the embedded default "default" stays in process memory
+# (the per-user API rate is on the annotation hot path) and "shared" is a file cache under
+# PREFLAB_VAR_DIR that every gunicorn worker of the host reads.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "preflab",
-        }
+    _redis = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "preflab",
     }
+    CACHES = {"default": _redis, "shared": _redis}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "shared-cache"),
+        },
+    }
 
 # --- Auth -------------------------------------------------------------------------------------
 # Every password login (API session and token logins, the Django admin) passes the lock-out

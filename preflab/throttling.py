@@ -15,8 +15,10 @@ The rate limit lets requests through while the cache is unreachable (annotators 
 on PostgreSQL); login stays closed then (503 ``cache_unavailable``): an unchecked lock-out
 would allow unlimited password guessing.
 
-Both work with the default local-memory cache (per process: with several gunicorn workers
-each keeps its own counts) and with Redis (``REDIS_URL``: shared by all workers).
+The login counters live in the ``shared`` cache (Redis, or on the embedded default a file
+cache every gunicorn worker of the host reads: a lock holds whichever worker answers); the
+API rate in ``default`` (Redis, or each process's memory on the embedded default, where the
+effective rate is multiplied by the number of workers).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from redis.exceptions import RedisError
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
@@ -47,14 +50,21 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0]]
 
 
-def incr(key: str, timeout: int) -> int:
+def shared_cache() -> BaseCache:
+    """The cache every web worker shares (``CACHES["shared"]``; ``default`` where a deployment
+    configures no such alias)."""
+    return caches["shared"] if "shared" in settings.CACHES else caches["default"]
+
+
+def incr(key: str, timeout: int, store: BaseCache | None = None) -> int:
     """Add one to the counter ``key`` (created with ``timeout`` seconds to live)."""
+    store = store or cache
     try:
-        return cache.incr(key)
+        return store.incr(key)
     except ValueError:  # missing or expired
-        if cache.add(key, 1, timeout):
+        if store.add(key, 1, timeout):
             return 1
-        return cache.incr(key)  # another request created it meanwhile
+        return store.incr(key)  # another request created it meanwhile
 
 
 # --- login lock-out ----------------------------------------------------------------------------
@@ -90,7 +100,7 @@ class LoginLockout:
         """Raise :class:`LoginLocked` while the username is locked."""
         if self.limit() <= 0:
             return
-        until = cache.get(self._lock_key)
+        until = shared_cache().get(self._lock_key)
         if until is not None:
             wait = float(until) - time.time()
             if wait > 0:
@@ -103,16 +113,16 @@ class LoginLockout:
             return
         seconds = self.seconds()
         # the count of a run of failures is forgotten after the lock-out period without one
-        if incr(self._failures_key, seconds) >= limit:
-            cache.set(self._lock_key, time.time() + seconds, seconds)
-            cache.delete(self._failures_key)
+        if incr(self._failures_key, seconds, shared_cache()) >= limit:
+            shared_cache().set(self._lock_key, time.time() + seconds, seconds)
+            shared_cache().delete(self._failures_key)
 
     def succeeded(self) -> None:
-        cache.delete(self._failures_key)
+        shared_cache().delete(self._failures_key)
 
     def reset(self) -> None:
         """Unlock (for an administrator: ``LoginLockout("name").reset()`` in a shell)."""
-        cache.delete_many([self._failures_key, self._lock_key])
+        shared_cache().delete_many([self._failures_key, self._lock_key])
 
 
 # --- per-client login rate ---------------------------------------------------------------------
@@ -142,13 +152,13 @@ class LoginRate:
 
     def wait(self) -> float | None:
         """Seconds until the next attempt is allowed, or None when one is allowed now."""
-        if int(cache.get(self._key) or 0) < self.count:
+        if int(shared_cache().get(self._key) or 0) < self.count:
             return None
         return max(self._window_ends - time.time(), 1.0)
 
     def hit(self) -> bool:
         """Count an attempt; False when it is over the rate."""
-        return incr(self._key, self.period + 1) <= self.count
+        return incr(self._key, self.period + 1, shared_cache()) <= self.count
 
 
 # --- per-user API rate limit -------------------------------------------------------------------

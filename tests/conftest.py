@@ -271,11 +271,12 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    """Each test starts with an empty cache: throttle counters are per test, not per suite.
+    """Each test starts with empty caches: throttle counters are per test, not per suite.
 
     Every test logs in from 127.0.0.1, so without this the login throttle (a rate per client
     address) carries over from earlier tests and refuses a later test's login with 429.
     """
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    for alias in settings.CACHES:
+        caches[alias].clear()

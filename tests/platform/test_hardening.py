@@ -23,7 +23,7 @@ from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
 
 from annotation.models import Project
-from preflab.throttling import LoginLockout, parse_rate
+from preflab.throttling import LoginLockout, parse_rate, shared_cache
 from tests.conftest import PASSWORD
 from tests.platform.test_settings import PRODUCTION_KEY, run_manage
 
@@ -37,8 +37,10 @@ def fresh_cache(settings: Any) -> Iterator[None]:
     settings.PREFLAB_LOGIN_LOCKOUT_FAILURES = 3
     settings.PREFLAB_LOGIN_LOCKOUT_SECONDS = 900
     cache.clear()
+    shared_cache().clear()
     yield
     cache.clear()
+    shared_cache().clear()
 
 
 def token_login(username: str, password: str) -> Any:
@@ -400,3 +402,72 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(settings: An
     # one proxy: the last address of the header is the client it saw
     assert [attempt("10.0.0.1") for _ in range(3)] == [400, 400, 429]
     assert attempt("203.0.113.9, 10.0.0.2") == 400  # another client, its own count
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_lockout_holds_whichever_web_worker_answers(make_user: Any, tmp_path: Path) -> None:
+    """``make run``'s server shape: gunicorn with two workers on the embedded default cache
+    (no Redis). Every attempt is a new connection, so the workers share the attempts; with
+    a per-process cache each would need its own three failures before refusing, and the
+    right password would still get in through the other one."""
+    import http.client
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, wait_for, worker_env
+
+    user = make_user("two-workers")
+    port = free_port()
+    env = worker_env(
+        PREFLAB_LOGIN_LOCKOUT_FAILURES="3",
+        PREFLAB_VAR_DIR=str(tmp_path / "var"),
+        PREFLAB_API_RATE="",
+    )
+    env.pop("REDIS_URL", None)
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "preflab.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def token(password: str) -> tuple[int, dict[str, Any]]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            body = json.dumps({"username": user.username, "password": password})
+            conn.request(
+                "POST",
+                "/api/auth/token/",
+                body=body,
+                headers={"Content-Type": "application/json", "Connection": "close"},
+            )
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+
+    def up() -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/auth/csrf/")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for("gunicorn with two workers", up, timeout=60, interval=0.2)
+        assert [token("wrong")[0] for _ in range(3)] == [400, 400, 400]
+        answers = [token(PASSWORD) for _ in range(8)]
+        assert all(status == 429 for status, _ in answers), answers
+        assert {body["code"] for _, body in answers} == {"login_locked"}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
