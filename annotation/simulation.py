@@ -33,8 +33,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
+from accounts.services import issue_token
 from annotation.models import Project
 from annotation.roles import Role
 from annotation.services import set_membership
@@ -286,8 +286,7 @@ def prepare_annotators(*, project: Project, count: int, prefix: str) -> list[tup
         if user is None:
             user = users.objects.create_user(username=username, password=None)
         set_membership(project=project, user=user, role=Role.ANNOTATOR)
-        token, _ = Token.objects.get_or_create(user=user)
-        credentials.append((username, token.key))
+        credentials.append((username, issue_token(user=user, name="simulation").key))
     return credentials
 
 

@@ -66,8 +66,8 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import issue_token
     from annotation.importing import ImportOptions, import_comparisons
     from annotation.models import Comparison, ProjectMembership
     from annotation.quality import recompute_quality
@@ -88,7 +88,7 @@ def main() -> None:
         [ProjectMembership(project=project, user=u, role="annotator") for u in users]
         + [ProjectMembership(project=project, user=admin, role="project_admin")]
     )
-    token = Token.objects.create(user=admin).key
+    token = issue_token(user=admin, name="bench").key
     with connection.cursor() as cursor:
         cursor.execute(
             SYNTHETIC_JUDGMENTS,

@@ -129,10 +129,10 @@ def setup(database: str, n: int, annotators: int) -> tuple[int, list[str]]:
     """Fresh database with N comparisons (k=3) and annotators with API tokens."""
     recreate_database(database)
     script = f"""
-import json, secrets
+import json
 from pathlib import Path
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from accounts.services import issue_token
 from annotation.importing import ImportOptions, import_comparisons
 from annotation.models import ProjectMembership
 from annotation.services import create_project
@@ -143,8 +143,8 @@ User = get_user_model()
 users = User.objects.bulk_create([User(username=f"sim{{i}}") for i in range({annotators})])
 ProjectMembership.objects.bulk_create(
     [ProjectMembership(project=project, user=u, role="annotator") for u in users])
-tokens = Token.objects.bulk_create([Token(user=u, key=secrets.token_hex(20)) for u in users])
-print("SETUP", json.dumps({{"project": project.id, "tokens": [t.key for t in tokens]}}))
+tokens = [issue_token(user=u, name="load").key for u in users]
+print("SETUP", json.dumps({{"project": project.id, "tokens": tokens}}))
 """
     write_pairs_file(PAIRS, n)
     data = django_shell(database, script, "SETUP")

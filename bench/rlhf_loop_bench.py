@@ -93,8 +93,8 @@ def main() -> int:
 
     django.setup()
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import issue_token
     from annotation.importing import ImportOptions, import_comparisons
     from annotation.roles import Role
     from annotation.services import create_project, set_membership
@@ -131,7 +131,7 @@ def main() -> int:
     import_comparisons(project=project, stream=jsonl(*rows), options=ImportOptions())
     engineer = get_user_model().objects.create_user("engineer")
     set_membership(project=project, user=engineer, role=Role.ML_ENGINEER)
-    token = Token.objects.create(user=engineer).key
+    token = issue_token(user=engineer, name="bench").key
 
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "preflab", "purge", "-f", "-Q", "default,gpu"],

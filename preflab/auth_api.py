@@ -10,12 +10,14 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api import issued_payload
+from accounts.serializers import IssuedTokenSerializer
+from accounts.services import issue_token
 from annotation.selectors import user_roles
 from preflab.errors import InvalidInputError
 from preflab.throttling import LoginLockout, LoginRate
@@ -110,17 +112,17 @@ class MeView(APIView):
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token (``Authorization: Token …``)."""
+    """Exchange a username and password for a new API token (``Authorization: Token …``)."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
     throttle_classes: list[type] = []  # LoginRate, on every login path (see _authenticate)
 
-    @extend_schema(
-        request=CredentialsSerializer,
-        responses=inline_serializer("ApiToken", {"token": serializers.CharField()}),
-    )
+    @extend_schema(request=CredentialsSerializer, responses=IssuedTokenSerializer)
     def post(self, request: Request) -> Response:
+        """A new token each time (named after the request's ``name``, if any), expiring after
+        ``PREFLAB_TOKEN_TTL``; list and revoke them at ``/api/auth/tokens/``."""
         user = _authenticate(request)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        name = request.data.get("name") if isinstance(request.data, dict) else None
+        issued = issue_token(user=user, name=name if isinstance(name, str) else "")
+        return Response(issued_payload(issued))

@@ -65,9 +65,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "accounts",
     "annotation",
     "training",
 ]
@@ -186,7 +186,7 @@ ARTIFACT_ROOT.mkdir(parents=True, exist_ok=True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.HashedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -301,6 +301,8 @@ PREFLAB_EXPORT_SYNC_MAX = int(os.environ.get("PREFLAB_EXPORT_SYNC_MAX", "20000")
 PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOUT", "300"))
 # Per-user limit of authenticated API requests (fixed window, in the cache); "" turns it off.
 PREFLAB_API_RATE = os.environ.get("PREFLAB_API_RATE", "6000/min")
+# Lifetime of a new API token in seconds (0: never expires); 30 days by default.
+PREFLAB_TOKEN_TTL = int(os.environ.get("PREFLAB_TOKEN_TTL", str(30 * 86400)))
 # Password attempts per client address, on every login path (preflab.throttling.LoginRate).
 PREFLAB_LOGIN_RATE = os.environ.get("PREFLAB_LOGIN_RATE", "20/min")
 # Consecutive failed logins of one username before it is locked, and for how long (0: never).

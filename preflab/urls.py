@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+import preflab.converters  # noqa: F401 - registers <id:…>
+from accounts import api as accounts_api
 from preflab import auth_api, views
 
 api_patterns: list[URLPattern | URLResolver] = [
@@ -12,6 +14,13 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("auth/logout/", auth_api.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", auth_api.MeView.as_view(), name="auth-me"),
     path("auth/token/", auth_api.TokenView.as_view(), name="auth-token"),
+    path("auth/tokens/", accounts_api.TokenListView.as_view(), name="auth-tokens"),
+    path(
+        "auth/tokens/<id:token_id>/",
+        accounts_api.TokenDetailView.as_view(),
+        name="auth-token-detail",
+    ),
+    path("auth/logout-all/", accounts_api.LogoutAllView.as_view(), name="auth-logout-all"),
     path("system/worker-ping/", views.WorkerPingView.as_view(), name="worker-ping"),
     path(
         "system/worker-ping/<uuid:task_id>/",

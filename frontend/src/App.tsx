@@ -7,6 +7,7 @@ import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProjectDetailPage } from "./pages/ProjectDetailPage";
 import { ProjectsPage } from "./pages/ProjectsPage";
+import { TokensPage } from "./pages/TokensPage";
 import { QualityPage } from "./quality/QualityPage";
 
 function FullPageStatus() {
@@ -86,6 +87,7 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/annotate" element={<AnnotateRoute />} />
         <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
         <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
+        <Route path="/account/tokens" element={<TokensPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

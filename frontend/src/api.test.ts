@@ -121,4 +121,51 @@ describe("api client", () => {
     expect(posts.map((c) => c.body)).toEqual([undefined, { annotator_id: 9, reason: "spam" }, { reason: "ok" }]);
     expect(posts.every((c) => c.headers["x-csrftoken"] === "tok")).toBe(true);
   });
+
+  it("calls the API token and logout-all endpoints", async () => {
+    document.cookie = "csrftoken=tok";
+    const token = {
+      id: 5,
+      name: "ci",
+      prefix: "pfl_abcd",
+      created_at: "2025-03-01T00:00:00Z",
+      expires_at: null,
+      last_used_at: null,
+    };
+    const { calls } = mockFetch({
+      "GET /api/auth/tokens/": { body: { results: [token] } },
+      "POST /api/auth/tokens/": { status: 201, body: { ...token, id: 6, token: "pfl_abcdSECRET" } },
+      "DELETE /api/auth/tokens/5/": { status: 204 },
+      "POST /api/auth/logout-all/": { status: 204 },
+    });
+
+    expect((await api.tokens()).map((t) => t.prefix)).toEqual(["pfl_abcd"]);
+    const created = await api.createToken("ci");
+    expect(created.id).toBe(6);
+    expect(created.token).toBe("pfl_abcdSECRET");
+    await expect(api.revokeToken(5)).resolves.toBeUndefined();
+    await expect(api.logoutAll()).resolves.toBeUndefined();
+
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      "GET /api/auth/tokens/",
+      "POST /api/auth/tokens/",
+      "DELETE /api/auth/tokens/5/",
+      "POST /api/auth/logout-all/",
+    ]);
+    expect(calls[0]!.headers["x-csrftoken"]).toBeUndefined();
+    const writes = calls.slice(1);
+    expect(writes.map((c) => c.body)).toEqual([{ name: "ci" }, undefined, undefined]);
+    expect(writes.every((c) => c.headers["x-csrftoken"] === "tok")).toBe(true);
+    expect(writes.every((c) => c.init?.credentials === "same-origin")).toBe(true);
+  });
+
+  it("turns an API token error into an ApiError with the server's message", async () => {
+    mockFetch({
+      "POST /api/auth/tokens/": { status: 400, body: { code: "invalid", message: "Name is required.", extra: {} } },
+    });
+    const err = (await api.createToken("").catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(400);
+    expect(err.message).toBe("Name is required.");
+  });
 });

@@ -207,6 +207,22 @@ export interface Exclusion {
   active: boolean;
 }
 
+/** One API token of the signed-in user (GET /api/auth/tokens/); the secret itself is never listed. */
+export interface ApiToken {
+  id: number;
+  name: string;
+  /** The first 8 characters of the token, to recognise it. */
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** POST /api/auth/tokens/ — the new token with its full secret, returned this once only. */
+export interface CreatedApiToken extends ApiToken {
+  token: string;
+}
+
 export interface Paginated<T> {
   count: number;
   next: string | null;
@@ -354,6 +370,26 @@ export const api = {
 
   me(signal?: AbortSignal): Promise<User> {
     return request<User>("/api/auth/me/", { signal });
+  },
+
+  /** Revokes every API token of the user and ends all their sessions (this one too). */
+  logoutAll(): Promise<void> {
+    return request<void>("/api/auth/logout-all/", { method: "POST" });
+  },
+
+  /** The caller's own API tokens, newest first. */
+  async tokens(signal?: AbortSignal): Promise<ApiToken[]> {
+    const data = await request<{ results: ApiToken[] }>("/api/auth/tokens/", { signal });
+    return data.results;
+  },
+
+  /** Creates a token; the response's `token` is the full secret, shown to the user once. */
+  createToken(name: string): Promise<CreatedApiToken> {
+    return request<CreatedApiToken>("/api/auth/tokens/", { method: "POST", body: { name } });
+  },
+
+  revokeToken(tokenId: number): Promise<void> {
+    return request<void>(`/api/auth/tokens/${tokenId}/`, { method: "DELETE" });
   },
 
   projects(path = "/api/projects/", signal?: AbortSignal): Promise<Paginated<Project>> {

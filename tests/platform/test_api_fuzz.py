@@ -30,7 +30,6 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -38,6 +37,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
+from accounts.services import issue_token
 from tests.platform.test_permission_matrix import MATRIX, World
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +185,7 @@ def test_every_operation_answers_within_its_schema(
     monkeypatch.setattr("preflab.views.ping", StandInTask())
     schema = load_schema()
     user = world.users[role]
-    token = None if user is None else Token.objects.get_or_create(user=user)[0].key
+    token = None if user is None else issue_token(user=user).key
 
     def authorize(case: Any) -> Any:
         # Generated cases carry random credentials of the schema's security schemes.

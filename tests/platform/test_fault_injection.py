@@ -29,8 +29,8 @@ from django.db import connection
 from django.db.models import Count
 from django.test import override_settings
 from psycopg import sql
-from rest_framework.authtoken.models import Token
 
+from accounts.services import issue_token
 from annotation.models import Comparison, Judgment, Project, QualitySnapshot
 from annotation.roles import Role
 from annotation.services import create_project, set_membership
@@ -270,7 +270,7 @@ def word_project(n: int, overlap_k: int) -> Project:
 def token_for(make_user: Any, project: Project, username: str, role: str) -> str:
     user = make_user(username)
     set_membership(project=project, user=user, role=role)
-    return Token.objects.create(user=user).key
+    return issue_token(user=user).key
 
 
 @pytest.mark.slow

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client, override_settings
-from rest_framework.authtoken.models import Token
 
+from accounts.services import issue_token
 from annotation.models import Project
 from preflab.throttling import LoginLockout, parse_rate, shared_cache
 from tests.conftest import PASSWORD
@@ -168,7 +168,7 @@ def test_api_rate_limit_applies_to_token_requests_and_can_be_turned_off(
     make_user: Any, settings: Any
 ) -> None:
     user = make_user("scripted")
-    auth = f"Token {Token.objects.create(user=user).key}"
+    auth = f"Token {issue_token(user=user).key}"
     settings.PREFLAB_API_RATE = "2/min"
     assert [
         Client().get("/api/auth/me/", HTTP_AUTHORIZATION=auth).status_code for _ in range(3)
@@ -205,7 +205,7 @@ def test_csrf_is_required_for_session_writes_but_not_for_token_writes(
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["message"]
 
-    token = Token.objects.create(user=annotator).key
+    token = issue_token(user=annotator).key
     scripted = Client(enforce_csrf_checks=True)
     accepted = scripted.post(
         path, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"
@@ -295,7 +295,7 @@ def test_lockout_and_rate_limit_work_on_redis_shared_by_every_process(
 
     suffix = uuid.uuid4().hex[:8]
     user = make_user(f"redis-{suffix}")
-    auth = f"Token {Token.objects.create(user=user).key}"
+    auth = f"Token {issue_token(user=user).key}"
     settings.PREFLAB_API_RATE = "2/min"
     shared = {
         "default": {

@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from accounts.services import issue_token
 from annotation import queue
 from annotation.export import create_export
 from annotation.export_options import parse_export_options
@@ -49,6 +50,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/auth/logout/", "post"): ANY,
     ("api/auth/me/", "get"): SIGNED_IN,
     ("api/auth/token/", "post"): ANY,
+    ("api/auth/tokens/", "get"): SIGNED_IN,
+    ("api/auth/tokens/", "post"): SIGNED_IN,
+    ("api/auth/tokens/<id:token_id>/", "delete"): SIGNED_IN,  # another user's token: 404
+    ("api/auth/logout-all/", "post"): SIGNED_IN,
     ("api/system/worker-ping/", "post"): STAFF,
     ("api/system/worker-ping/<uuid:task_id>/", "get"): STAFF,
     ("api/schema/", "get"): ANY,  # the API's shape is public; its data is not
@@ -204,6 +209,7 @@ class World:
             "artifact_id": artifact.id,
             "round_id": r.id,
             "task_id": uuid.uuid4(),
+            "token_id": issue_token(user=self.users["superuser"]).token.pk,
         }
 
 
@@ -218,6 +224,8 @@ def url_for(route: str, ids: dict[str, Any], project_id: int) -> str:
 def call(client: Client, route: str, method: str, url: str) -> int:
     if method == "get":
         return client.get(url).status_code
+    if method == "delete":
+        return client.delete(url).status_code
     body = BODIES.get((route, method), {})
     return client.post(url, body, content_type="application/json").status_code
 
@@ -235,7 +243,8 @@ def test_each_role_gets_exactly_what_its_row_allows(world: World, role: str) -> 
         client.force_login(world.users[role])
     mine = world.ids["mine"]
     wrong: list[str] = []
-    logout_last = sorted(MATRIX.items(), key=lambda row: (row[0][0] == "api/auth/logout/", row))
+    logouts = ("api/auth/logout/", "api/auth/logout-all/")
+    logout_last = sorted(MATRIX.items(), key=lambda row: (row[0][0] in logouts, row))
     for (route, method), allowed in logout_last:
         url = url_for(route, mine, mine["project_id"])
         status = call(client, route, method, url)

@@ -29,6 +29,9 @@ export function TopBar({ user }: { user: User }) {
         <span className="username" title="Signed in as">
           {user.username}
         </span>
+        <Link to="/account/tokens" className="topbar-link">
+          API tokens
+        </Link>
         <button type="button" className="button button-secondary" onClick={onLogout} disabled={busy}>
           Log out
         </button>
