@@ -23,9 +23,14 @@ class HashedTokenAuthentication(TokenAuthentication):
     keyword = "Token"
 
     def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        try:  # one indexed lookup; only the columns the check reads
+            token = (
+                ApiToken.objects.select_related("user")
+                .only("id", "expires_at", "last_used_at", "user")
+                .get(key_hash=hash_key(key))
+            )
+        except ApiToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
             raise exceptions.AuthenticationFailed("Token expired; create a new one.")
