@@ -1,3 +1,4 @@
+import { Loading, LoadError } from "../components/LoadStatus";
 import { Link, useParams } from "react-router-dom";
 import { roleLabel } from "../api";
 import { useAuth } from "../auth";
@@ -13,11 +14,7 @@ export function ProjectDetailPage() {
 
   let content;
   if (state.status === "loading") {
-    content = (
-      <p className="muted" role="status">
-        Loading project…
-      </p>
-    );
+    content = <Loading what="project" />;
   } else if (state.status === "error" && state.error.status === 404) {
     content = (
       <div className="card">
@@ -26,16 +23,7 @@ export function ProjectDetailPage() {
       </div>
     );
   } else if (state.status === "error") {
-    content = (
-      <div className="card">
-        <p className="error" role="alert">
-          {state.error.message}
-        </p>
-        <button type="button" className="button" onClick={reload}>
-          Try again
-        </button>
-      </div>
-    );
+    content = <LoadError message={state.error.message} onRetry={reload} />;
   } else {
     const { project } = state;
     content = (

@@ -1,3 +1,4 @@
+import { Loading, LoadError } from "../components/LoadStatus";
 import { Link } from "react-router-dom";
 import { roleLabel } from "../api";
 import { useProjects } from "../useProjects";
@@ -8,21 +9,8 @@ export function ProjectsPage() {
   return (
     <main className="page">
       <h1>Your projects</h1>
-      {state.status === "loading" && (
-        <p className="muted" role="status">
-          Loading projects…
-        </p>
-      )}
-      {state.status === "error" && (
-        <div className="card">
-          <p className="error" role="alert">
-            {state.error.message}
-          </p>
-          <button type="button" className="button" onClick={reload}>
-            Try again
-          </button>
-        </div>
-      )}
+      {state.status === "loading" && <Loading what="projects" />}
+      {state.status === "error" && <LoadError message={state.error.message} onRetry={reload} />}
       {state.status === "loaded" && state.projects.length === 0 && (
         <p className="empty">You are not a member of any project yet.</p>
       )}

@@ -1,3 +1,4 @@
+import { Loading, LoadError } from "../components/LoadStatus";
 import { Fragment, useId, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { api, type ApiToken, type CreatedApiToken } from "../api";
@@ -370,21 +371,8 @@ export function TokensPage() {
         <h2 id={listTitleId} className="section-title">
           Your tokens
         </h2>
-        {state.status === "loading" && (
-          <p className="muted" role="status">
-            Loading tokens…
-          </p>
-        )}
-        {state.status === "error" && (
-          <div className="card">
-            <p className="error" role="alert">
-              {state.error.message}
-            </p>
-            <button type="button" className="button" onClick={reload}>
-              Try again
-            </button>
-          </div>
-        )}
+        {state.status === "loading" && <Loading what="tokens" />}
+        {state.status === "error" && <LoadError message={state.error.message} onRetry={reload} />}
         {state.status === "loaded" && state.tokens.length === 0 && (
           <p className="empty">You have no API tokens yet.</p>
         )}

@@ -1,3 +1,4 @@
+import { Loading, LoadError } from "../components/LoadStatus";
 import { useCallback, useId, useMemo, type ReactNode } from "react";
 import { Link } from "react-router-dom";
 import { api, type AnnotatorQuality, type Exclusion, type QualityReport } from "../api";
@@ -86,11 +87,7 @@ function RecomputeControl({ recompute, onRecompute }: { recompute: RecomputeStat
 function ExclusionsSection({ state }: { state: ExclusionsState }) {
   return (
     <Section title="Exclusion audit trail">
-      {state.status === "loading" && (
-        <p className="muted" role="status">
-          Loading exclusions…
-        </p>
-      )}
+      {state.status === "loading" && <Loading what="exclusions" />}
       {state.status === "error" && (
         <p className="error" role="alert">
           {state.error.message}
@@ -175,11 +172,7 @@ export function QualityPage({ projectId, pollIntervalMs, pollTimeoutMs }: Qualit
   if (state.status !== "loaded") {
     let body;
     if (state.status === "loading") {
-      body = (
-        <p className="muted" role="status">
-          Loading statistics…
-        </p>
-      );
+      body = <Loading what="statistics" />;
     } else if (isForbidden(state.error)) {
       body = (
         <div className="card">
@@ -192,16 +185,7 @@ export function QualityPage({ projectId, pollIntervalMs, pollTimeoutMs }: Qualit
         </div>
       );
     } else {
-      body = (
-        <div className="card">
-          <p className="error" role="alert">
-            {state.error.message}
-          </p>
-          <button type="button" className="button" onClick={reload}>
-            Try again
-          </button>
-        </div>
-      );
+      body = <LoadError message={state.error.message} onRetry={reload} />;
     }
     return (
       <main className="page page-wide quality-page">
