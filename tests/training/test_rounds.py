@@ -115,7 +115,10 @@ def drive(r: RLHFRound) -> RLHFRound:
             return r
         run = r.generation_run or r.policy_run or r.reward_run
         assert run is not None and run.status == RunStatus.QUEUED, (r.step, run)
-        EXECUTE[RunKind(run.kind)](run.pk)
+        try:
+            EXECUTE[RunKind(run.kind)](run.pk)
+        except Exception:  # noqa: S110 - as on a worker: the run is marked failed with the
+            pass  # error, and the next advance fails the round with it (asserted by callers)
     raise AssertionError(f"round {r.number} did not finish: {r.step}")
 
 
@@ -213,6 +216,13 @@ def test_accumulate_takes_all_feedback_and_min_judgments_fails_then_retries(
     accumulated = drive(
         start_round(project=project, config=CONFIG | {"accumulate": True}, user=engineer)
     )
+    # trained on everything; whether 16 more episodes change any of 12 eight-token samples
+    # is up to chance, and a generation that finds only pairs already asked publishes
+    # nothing and says so
+    assert accumulated.steps["policy"]["status"] == "done", accumulated.error
+    assert accumulated.status == RunStatus.SUCCEEDED or (
+        accumulated.step == "generate" and "already in another batch" in accumulated.error
+    ), accumulated.error
     assert accumulated.judged_after is None
     assert (
         accumulated.steps["collect"]["detail"]["judgments"]
@@ -258,11 +268,9 @@ def test_a_failed_run_fails_the_round_with_its_reason_and_retry_starts_a_new_run
     r = start_round(
         project=project, config=config, base_policy_id=base_policy(policy_files).pk, user=engineer
     )
-    with pytest.raises(Exception, match="kl_hard_stop"):
-        drive(r)
-    r = advance_round(r.pk)  # the finished run's notification arrives
+    r = drive(r)  # the run fails at its hard stop; the next advance fails the round with it
     assert r.status == RunStatus.FAILED and r.step == "policy"
-    assert "KLExplosion" in r.error
+    assert "KLExplosion" in r.error and "kl_hard_stop" in r.error
     failed_run = r.policy_run_id
     # what an operator fixes before a retry: a sane learning rate and hard stop
     r.config["policy"] = asdict(parse_ppo_config(CONFIG["policy"]))
