@@ -25,6 +25,7 @@ from typing import Any
 
 from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.prompts import Prompt, render_exchange, render_prompt, stop_token_ids
+from training.ml.scoring import mean_std
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -273,8 +274,7 @@ def pair_uncertainty(a: CandidateScore, b: CandidateScore) -> PairUncertainty:
     if len(a.members) < 2 or len(a.members) != len(b.members):
         return PairUncertainty(a.reward - b.reward, 0.0, 0.0)
     diffs = [x - y for x, y in zip(a.members, b.members, strict=True)]
-    mean = sum(diffs) / len(diffs)
-    std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / len(diffs))
+    mean, std = mean_std(diffs)
     above = sum(1 for d in diffs if d > 0)
     below = sum(1 for d in diffs if d < 0)
     return PairUncertainty(mean, std, min(above, below) / len(diffs))

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ENSEMBLE_MANIFEST = "preflab_ensemble.json"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
 @dataclass(frozen=True)
@@ -24,12 +31,8 @@ class EnsembleScores:
 
     @classmethod
     def of(cls, members: list[list[float]]) -> EnsembleScores:
-        mean, std = [], []
-        for values in zip(*members, strict=True):
-            m = sum(values) / len(values)
-            mean.append(m)
-            std.append(math.sqrt(sum((v - m) ** 2 for v in values) / len(values)))
-        return cls(mean, std, members)
+        per_text = [mean_std(values) for values in zip(*members, strict=True)]
+        return cls([m for m, _ in per_text], [s for _, s in per_text], members)
 
     def conservative(self, lam: float) -> list[float]:
         return [m - lam * s for m, s in zip(self.mean, self.std, strict=True)]
@@ -59,12 +62,8 @@ class Standardization:
     @classmethod
     def fit(cls, members: list[list[float]]) -> Standardization:
         """The statistics of each member's scores (``members[k]``: member k's scores)."""
-        means = [sum(m) / len(m) for m in members]
-        stds = [
-            math.sqrt(sum((v - mu) ** 2 for v in m) / len(m))
-            for m, mu in zip(members, means, strict=True)
-        ]
-        return cls(means, stds)
+        per_member = [mean_std(member) for member in members]
+        return cls([m for m, _ in per_member], [s for _, s in per_member])
 
 
 def floor_empty_responses(
@@ -140,9 +139,7 @@ class RewardScorer:
                     ).logits[:, 0]
                     values.extend(logits.float().cpu().tolist())
                 per_member.append(values)
-        if self.standardization is not None:
-            per_member = self.standardization.apply(per_member)
-        return EnsembleScores.of(per_member), truncated
+        return self._combine(per_member, standardize=True), truncated
 
     def shares_tokenizer(self, tokenizer: Any) -> bool:
         """Same vocabulary and the same special tokens: ids mean the same to both."""
@@ -164,6 +161,9 @@ class RewardScorer:
             score(model, self.tokenizer, texts, max_length=self.max_length, batch_size=batch_size)
             for model in self.models
         ]
+        return self._combine(per_member, standardize=standardize)
+
+    def _combine(self, per_member: list[list[float]], *, standardize: bool) -> EnsembleScores:
         if standardize and self.standardization is not None:
             per_member = self.standardization.apply(per_member)
         return EnsembleScores.of(per_member)
