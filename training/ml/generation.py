@@ -26,6 +26,7 @@ from typing import Any
 from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.prompts import Prompt, render_exchange, render_prompt, stop_token_ids
 from training.ml.scoring import mean_std
+from training.ml.tokenization import load_tokenizer
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -114,12 +115,8 @@ def generate_candidates(
     if not prompts:
         return []
     import torch
-    from transformers import AutoTokenizer
 
-    tokenizer: Any = AutoTokenizer.from_pretrained(policy_dir)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
     stop_ids = stop_token_ids(tokenizer)
     texts = [render_prompt(tokenizer, p) for p in prompts]
     if resolve_backend(config.backend, device) == "vllm":

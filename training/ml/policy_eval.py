@@ -13,6 +13,7 @@ import torch
 
 from training.ml.ppo import response_logprobs, split_responses
 from training.ml.prompts import Prompt, render_prompt, stop_token_ids
+from training.ml.tokenization import load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,9 @@ def sample_with_kl(
     batch_size: int = 128,
 ) -> Samples:
     """One sampled response per prompt, with Σ_t log π(y_t) − log π_ref(y_t) per response."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer: Any = AutoTokenizer.from_pretrained(policy)
-    tokenizer.padding_side = "left"
+    tokenizer: Any = load_tokenizer(policy, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(policy).eval()
     ref = AutoModelForCausalLM.from_pretrained(reference).eval() if reference else None
     stops = stop_token_ids(tokenizer)

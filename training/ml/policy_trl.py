@@ -62,6 +62,7 @@ from training.ml.preferences import ordered_rows
 from training.ml.prompts import Prompt, load_prompts, render_exchange, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
+from training.ml.tokenization import load_tokenizer
 
 METRICS_FILE = "preflab_metrics.json"
 REWARD_FUNCTION_NAME = "reward_model"
@@ -374,11 +375,9 @@ def _load_policy(policy: Path) -> tuple[Any, Any]:
     """The policy from its directory (so TRL can rebuild the reference from
     ``config._name_or_path``) with its stop tokens in the generation config, and a
     left-padding tokenizer for training."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(policy, padding_side="left", truncation_side="left")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(policy, padding_side="left", truncation_side="left")
     model = AutoModelForCausalLM.from_pretrained(policy)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id

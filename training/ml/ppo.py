@@ -43,6 +43,7 @@ from training.ml.ppo_math import (
 from training.ml.prompts import Prompt, load_prompts, render_exchange, render_prompt, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
+from training.ml.tokenization import load_tokenizer
 
 
 def _opt(default: Any, help_: str) -> Any:
@@ -287,7 +288,7 @@ class PPOTrainer:
         config: PPOConfig,
         device: str | None = None,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         from training.ml.scoring import RewardScorer
 
@@ -298,8 +299,7 @@ class PPOTrainer:
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)  # noqa: S311 - prompt order
         self.prompts = prompts
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(policy_dir)
-        self.tokenizer.padding_side = "left"
+        self.tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
         self.stop_ids = stop_token_ids(self.tokenizer)
         policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir)
         disable_dropout(policy)

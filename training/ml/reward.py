@@ -20,6 +20,7 @@ from training.ml.checkpoints import resume_point
 from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.preferences import is_ordered, ordered_rows
+from training.ml.tokenization import load_tokenizer
 
 PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
 
@@ -116,7 +117,7 @@ def train_reward_model(
     and a run that finds one resumes from it (:func:`training.ml.checkpoints.resume_point`)."""
     import datasets
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
     torch.manual_seed(config.seed)
@@ -129,7 +130,7 @@ def train_reward_model(
             raise ConfigError({"train": "no row states a preference (only ties / both bad)"})
         if not config.use_margin and "margin" in train.column_names:
             train = train.remove_columns("margin")
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer = load_tokenizer(base)
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model.config.pad_token_id = tokenizer.pad_token_id
         if config.lora_rank:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.ml.tokenization import load_tokenizer
+
 ENSEMBLE_MANIFEST = "preflab_ensemble.json"
 
 
@@ -89,7 +91,7 @@ class RewardScorer:
 
     def __init__(self, path: Path, *, device: str | None = None, max_length: int = 512) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         manifest_file = path / ENSEMBLE_MANIFEST
         manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
@@ -98,7 +100,7 @@ class RewardScorer:
         self.standardization = Standardization(**saved) if saved else None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.max_length = max_length
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(members[0])
+        self.tokenizer: Any = load_tokenizer(members[0])
         self.models: list[Any] = []
         for member in members:
             model = AutoModelForSequenceClassification.from_pretrained(member, num_labels=1)
