@@ -241,6 +241,7 @@ class _Distinct:
     side: str
     finished: bool
     num_tokens: int
+    sampled: Candidate  # the first sample of this text (its token ids are scored)
     copies: int = 1
     score: CandidateScore | None = None
 
@@ -303,7 +304,7 @@ def generate_batch(
     distinct = _collapse(sampled, report)
     if reward is not None:
         scores = score_candidates(
-            artifact_dir(reward), inputs, [[d.text for d in group] for group in distinct]
+            artifact_dir(reward), inputs, [[d.sampled for d in group] for group in distinct]
         )
         for group, group_scores in zip(distinct, scores, strict=True):
             for candidate, score in zip(group, group_scores, strict=True):
@@ -489,6 +490,7 @@ def _collapse(
                         side=side,
                         finished=candidate.finished,
                         num_tokens=candidate.num_tokens,
+                        sampled=candidate,
                     )
                     continue
                 report.duplicates_skipped += 1

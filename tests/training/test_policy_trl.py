@@ -22,7 +22,7 @@ from training.ml.policy_trl import (
     train_dpo,
     train_rloo,
 )
-from training.ml.prompts import render_exchange, stop_token_ids
+from training.ml.prompts import stop_token_ids
 from training.ml.scoring import ENSEMBLE_MANIFEST, RewardScorer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,8 +184,7 @@ def test_reward_function_scores_as_the_scorer_and_penalises_unfinished(
         models["reward"], tokenizer=tokenizer, ensemble_lambda=1.0, missing_eos_penalty=0.75
     )
     assert fn.__name__ == "reward_model"  # TRL's metric rewards/reward_model/…
-    texts = [render_exchange(tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
-    expected = RewardScorer(models["reward"]).score(texts).mean
+    expected = RewardScorer(models["reward"]).score_exchanges(prompts, answers).scores.mean
     logged: dict[str, float] = {}
     got = fn(
         prompts=prompts,
@@ -202,14 +201,18 @@ def test_reward_function_scores_as_the_scorer_and_penalises_unfinished(
 
     # Plain-text prompts take string completions, concatenated as the reward model saw them.
     plain = fn(prompts=["a cat?", "a dog?"], completions=[" thanks", "whatever"])
-    scored = RewardScorer(models["reward"]).score(["a cat?thanks", "a dog?whatever"]).mean
+    scored = (
+        RewardScorer(models["reward"])
+        .score_exchanges(["a cat?", "a dog?"], ["thanks", "whatever"])
+        .scores.mean
+    )
     assert plain == pytest.approx(scored, abs=1e-6)
 
     # An ensemble scores the conservative mean − λ·std.
     ensemble = reward_function(
         models["ensemble"], tokenizer=tokenizer, ensemble_lambda=2.0, missing_eos_penalty=0.0
     )
-    members = RewardScorer(models["ensemble"]).score(texts)
+    members = RewardScorer(models["ensemble"]).score_exchanges(prompts, answers).scores
     assert ensemble(prompts=prompts, completions=completions) == pytest.approx(
         members.conservative(2.0), abs=1e-6
     )

@@ -18,8 +18,9 @@ from scipy.stats import mannwhitneyu
 from training.ml.config import ConfigError
 from training.ml.policy_eval import sample_with_kl
 from training.ml.ppo import KLExplosion, PPOTrainer, parse_ppo_config, train_ppo
-from training.ml.prompts import render_exchange
+from training.ml.prompts import prompt_ids, stop_token_ids
 from training.ml.reward import parse_config, train_reward_model
+from training.ml.reward_input import training_ids
 from training.ml.synthetic import (
     PolicyShape,
     build_synthetic_policy,
@@ -220,44 +221,49 @@ def test_the_reward_model_scores_the_sampled_ids_exactly_as_it_saw_them_in_train
         rollout = trainer.rollout(prompts)
     finally:
         hook.remove()
-    # the rollout's own tensor (left-padded queries, the sampled responses), not a re-encoding
-    assert torch.equal(torch.cat(seen), rollout.input_ids)
     tokenizer = trainer.tokenizer
     pad = tokenizer.pad_token_id
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|end|>")
+    rows = [[t for t in row.tolist() if t != pad] for row in torch.cat(seen)]
+    content = rollout_content(rollout, tokenizer)
+    by_ids = trainer.scorer.score_exchanges(prompts, rollout.texts, content_ids=content)
+    by_text = trainer.scorer.score_exchanges(prompts, rollout.texts)
     canonical = 0
-    for row, sampled, prompt, text in zip(
-        torch.cat(seen), rollout.input_ids, prompts, rollout.texts, strict=True
-    ):
-        scored = [t for t in row.tolist() if t != pad]
-        # the query and the response ids the policy produced, stop token included
-        assert scored == [t for t in sampled.tolist() if t != pad]
+    for i, (scored, prompt, text) in enumerate(zip(rows, prompts, rollout.texts, strict=True)):
+        # the prompt's ids, the ids the policy sampled (never decoded and re-encoded), and
+        # the template's end of turn, as the conversation was written in training
+        assert scored == [*prompt_ids(tokenizer, prompt), *content[i], end_of_turn]
         # ... which is what TRL's RewardTrainer tokenized for a conversational row
-        trained = tokenizer.apply_chat_template(
-            [*prompt, {"role": "assistant", "content": text}], tokenize=True
-        )
-        trained = list(trained["input_ids"]) if hasattr(trained, "keys") else list(trained)
-        canonical += scored == trained
+        trained = training_ids(tokenizer, prompt, [{"role": "assistant", "content": text}])
+        if scored == trained:
+            canonical += 1
+            # the same ids give the same score, whichever way they were built
+            assert by_ids.scores.mean[i] == pytest.approx(by_text.scores.mean[i], abs=1e-5)
     assert canonical >= 12  # any other was sampled in a non-canonical tokenization
-    # scoring the ids agrees with scoring the same exchanges as text where they match
-    by_text = trainer.scorer.score(
-        [render_exchange(tokenizer, p, t) for p, t in zip(prompts, rollout.texts, strict=True)]
-    ).mean
-    by_ids = trainer.scorer.score_ids(rollout.input_ids, rollout.attention_mask)[0].mean
-    assert sum(abs(a - b) < 1e-4 for a, b in zip(by_text, by_ids, strict=True)) >= canonical
+
+
+def rollout_content(rollout: Any, tokenizer: Any) -> list[list[int]]:
+    """Each sampled response's ids before its stop token, read from the rollout's tensors."""
+    stops = set(stop_token_ids(tokenizer))
+    rows = []
+    for row, mask in zip(rollout.input_ids[:, rollout.query_length :], rollout.mask, strict=True):
+        ids = row[mask.bool()].tolist()
+        rows.append(ids[:-1] if ids and ids[-1] in stops else ids)
+    return rows
 
 
 def test_reward_scoring_cuts_long_exchanges_on_the_prompt_side(task: dict[str, Any]) -> None:
     from training.ml.scoring import RewardScorer
 
     scorer = RewardScorer(task["reward"], max_length=12)
-    ids = torch.tensor([[0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 21, 22, 23], [0] * 8 + [9, 9, 21, 22, 23]])
-    mask = (ids != 0).long()
-    scores, truncated = scorer.score_ids(ids, mask)
-    assert truncated == 0  # only padding was cut
-    ids[0, 0] = 9
-    mask = (ids != 0).long()
-    scores, truncated = scorer.score_ids(ids, mask)
-    assert truncated == 1 and len(scores.mean) == 2
+    short, long = [9] * 6 + [21, 22, 23], [9] * 10 + [21, 22, 23]
+    scored = scorer.score_rows([short, long])
+    assert scored.truncated == 1 and len(scored.scores.mean) == 2
+    # the long row is read as its last 12 tokens: the response's end is never cut
+    assert scorer.score_rows([long[-12:]]).scores.mean[0] == pytest.approx(
+        scored.scores.mean[1], abs=1e-5
+    )
+    assert scorer.score_rows([short]).truncated == 0
 
 
 def test_max_approx_kl_stops_every_remaining_epoch_of_the_rollout(task: dict[str, Any]) -> None:

@@ -164,19 +164,19 @@ def test_ensemble_members_on_bootstrap_resamples_and_conservative_scores(tmp_pat
     assert metrics["eval"]["accuracy"] >= 0.8
     scorer = RewardScorer(tmp_path / "ens", max_length=256)
     assert scorer.size == 3
-    scores = scorer.score(["a cat thanks", "a cat whatever"])
+    scores = scorer.score_exchanges(["a cat", "a cat"], [" thanks", " whatever"]).scores
     assert all(s > 0 for s in scores.std)
     # members are standardized on the training pairs: centered there, at a common scale
     assert scorer.standardization is not None and len(scorer.standardization.means) == 3
-    from training.ml.reward import pair_text
+    from training.ml.reward import pair_ids
 
     reference = [
-        pair_text(scorer.tokenizer, r, side)
+        pair_ids(scorer.tokenizer, r, side)
         for r in synthetic_rows(240, 1)
         for side in ("chosen", "rejected")
     ]
-    raw = scorer.score(reference, standardize=False).members
-    centered = scorer.score(reference).members
+    raw = scorer.score_rows(reference, standardize=False).scores.members
+    centered = scorer.score_rows(reference).scores.members
     scale = sum(scorer.standardization.stds) / 3
     for member, before in zip(centered, raw, strict=True):
         mean = sum(member) / len(member)
@@ -221,7 +221,7 @@ def _unordered(rows: list[dict], label: str) -> list[dict]:
 def test_ties_and_both_bad_rows_do_not_move_the_reward_model(tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training.ml.reward import pair_text, score, train_reward_model
+    from training.ml.reward import pair_ids, score, train_reward_model
 
     base = tiny_base_model(tmp_path)
     ordered = [r | {"label": "A"} for r in synthetic_rows(48, 4)]
@@ -245,9 +245,9 @@ def test_ties_and_both_bad_rows_do_not_move_the_reward_model(tmp_path: Path) -> 
 
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "a")
     probe = synthetic_rows(16, 7)
-    texts = [pair_text(tokenizer, r, side) for r in probe for side in ("chosen", "rejected")]
+    rows = [pair_ids(tokenizer, r, side) for r in probe for side in ("chosen", "rejected")]
     scores = [
-        score(AutoModelForSequenceClassification.from_pretrained(tmp_path / d), tokenizer, texts)
+        score(AutoModelForSequenceClassification.from_pretrained(tmp_path / d), tokenizer, rows)
         for d in ("a", "b")
     ]
     # the same model, to float precision: 60 reversed ties / both-bad rows changed nothing

@@ -357,7 +357,7 @@ def test_an_ensemble_run_registers_one_scorable_artifact(make_user: Any) -> None
     assert artifact.metrics["ensemble_size"] == 2
     scorer = RewardScorer(artifact_dir(artifact), max_length=256)
     assert scorer.size == 2
-    assert len(scorer.score(["x thanks"]).mean) == 1
+    assert len(scorer.score_exchanges(["x"], [" thanks"]).scores.mean) == 1
 
 
 def test_artifacts_api_lists_this_projects_and_shared_models(

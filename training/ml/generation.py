@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
-from training.ml.prompts import Prompt, render_exchange, render_prompt, stop_token_ids
+from training.ml.prompts import Prompt, encode_prompts, prompt_ids, stop_token_ids
 from training.ml.scoring import mean_std
 from training.ml.tokenization import load_tokenizer
 
@@ -76,6 +76,8 @@ class Candidate:
     text: str  # decoded without special tokens, stripped
     finished: bool  # a stop token ended it (False: cut at max_new_tokens)
     num_tokens: int  # generated tokens, the stop token not counted
+    token_ids: tuple[int, ...] = ()  # the sampled ids before the stop token
+    source: str = ""  # the policy directory that sampled it (its tokenizer made the ids)
 
 
 def vllm_available() -> bool:
@@ -118,9 +120,8 @@ def generate_candidates(
 
     tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
     stop_ids = stop_token_ids(tokenizer)
-    texts = [render_prompt(tokenizer, p) for p in prompts]
     if resolve_backend(config.backend, device) == "vllm":
-        encoded = [tokenizer(t)["input_ids"] for t in texts]
+        encoded = [prompt_ids(tokenizer, p) for p in prompts]
         return _generate_vllm(policy_dir, encoded, config, stop_ids, tokenizer)
 
     from transformers import AutoModelForCausalLM
@@ -136,10 +137,9 @@ def generate_candidates(
         # Forked RNG: seeding here leaves the caller's random state as it was.
         with torch.random.fork_rng(devices=[torch.device(device)] if on_cuda else []):
             torch.manual_seed(config.seed)
-            for start in range(0, len(texts), config.batch_size):
-                queries = tokenizer(
-                    texts[start : start + config.batch_size], return_tensors="pt", padding=True
-                ).to(device)
+            for start in range(0, len(prompts), config.batch_size):
+                chunk = prompts[start : start + config.batch_size]
+                queries = {k: v.to(device) for k, v in encode_prompts(tokenizer, chunk).items()}
                 with torch.no_grad():
                     output = model.generate(
                         **queries,
@@ -164,6 +164,8 @@ def generate_candidates(
                         text=tokenizer.decode(row[:length], skip_special_tokens=True).strip(),
                         finished=bool(done),
                         num_tokens=int(length),
+                        token_ids=tuple(row[:length].tolist()),
+                        source=str(policy_dir),
                     )
                     for row, length, done in zip(
                         responses.cpu(), lengths.tolist(), finished.tolist(), strict=True
@@ -213,6 +215,8 @@ def _generate_vllm(
                 ).strip(),
                 finished=o.finish_reason == "stop",
                 num_tokens=sum(1 for t in o.token_ids if t not in stop_set),
+                token_ids=tuple(t for t in o.token_ids if t not in stop_set),
+                source=str(policy_dir),
             )
             for o in request.outputs
         ]
@@ -230,24 +234,33 @@ class CandidateScore:
 def score_candidates(
     reward_dir: Path,
     prompts: Sequence[Prompt],
-    texts: Sequence[Sequence[str]],
+    candidates: Sequence[Sequence[Candidate]],
     *,
     device: str | None = None,
     batch_size: int = 32,
+    max_length: int = 512,
 ) -> list[list[CandidateScore]]:
-    """Reward of each prompt's candidate texts, as the reward model saw exchanges in training
-    (:func:`render_exchange` with the prompt's messages)."""
+    """Reward of each prompt's candidates, as the reward model read exchanges in training:
+    the sampled token ids when the policy that sampled a candidate shares the reward model's
+    tokenizer, else its text through the reward model's tokenizer and chat template
+    (:mod:`training.ml.reward_input`)."""
     from training.ml.scoring import RewardScorer
 
-    flat = [(i, t) for i, group in enumerate(texts) for t in group]
+    flat = [(i, c) for i, group in enumerate(candidates) for c in group]
     if not flat:
-        return [[] for _ in texts]
-    scorer = RewardScorer(reward_dir, device=device)
-    exchanges = [render_exchange(scorer.tokenizer, prompts[i], t) for i, t in flat]
-    scores = scorer.score(exchanges, batch_size=batch_size)
-    result: list[list[CandidateScore]] = [[] for _ in texts]
-    for k, ((i, _), mean, std) in enumerate(zip(flat, scores.mean, scores.std, strict=True)):
-        result[i].append(CandidateScore(reward=mean, std=std, members=scores.per_text(k)))
+        return [[] for _ in candidates]
+    scorer = RewardScorer(reward_dir, device=device, max_length=max_length)
+    sources = {c.source for _, c in flat if c.source and c.token_ids}
+    shared = {s: scorer.shares_tokenizer(load_tokenizer(s)) for s in sources}
+    scored = scorer.score_exchanges(
+        [prompts[i] for i, _ in flat],
+        [c.text for _, c in flat],
+        content_ids=[c.token_ids if shared.get(c.source) else None for _, c in flat],
+        batch_size=batch_size,
+    ).scores
+    result: list[list[CandidateScore]] = [[] for _ in candidates]
+    for k, ((i, _), mean, std) in enumerate(zip(flat, scored.mean, scored.std, strict=True)):
+        result[i].append(CandidateScore(reward=mean, std=std, members=scored.per_text(k)))
     return result
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from training.ml.ppo import response_logprobs, split_responses
-from training.ml.prompts import Prompt, render_prompt, stop_token_ids
+from training.ml.prompts import Prompt, encode_prompts, stop_token_ids
 from training.ml.tokenization import load_tokenizer
 
 
@@ -47,9 +47,7 @@ def sample_with_kl(
     finished: list[bool] = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
-        queries = tokenizer(
-            [render_prompt(tokenizer, p) for p in chunk], return_tensors="pt", padding=True
-        )
+        queries = encode_prompts(tokenizer, chunk)
         output = model.generate(
             **queries,
             do_sample=True,

@@ -9,9 +9,11 @@ and the CLI call the same functions.
     python -m training.ml.policy_trl dpo --policy DIR --train FILE.jsonl [--eval FILE.jsonl] \\
         --out DIR [--config config.json] [--checkpoints DIR]
 
-GRPO and RLOO score completions with :func:`reward_function`, which renders each exchange
-with :func:`training.ml.prompts.render_exchange` and scores it with
-:class:`training.ml.scoring.RewardScorer` — the same text and the same numbers as our PPO
+GRPO and RLOO score completions with :func:`reward_function`, which builds each exchange's
+ids as the reward model read them in training (:mod:`training.ml.reward_input`: the sampled
+``completion_ids`` when the policy shares the reward model's tokenizer, else the text through
+the reward model's own tokenizer and chat template) and scores them with
+:class:`training.ml.scoring.RewardScorer` — the same ids and the same numbers as our PPO
 (:mod:`training.ml.ppo`), so the three algorithms optimise the same objective.
 
 What TRL 1.16 does that this module relies on (read from its source):
@@ -59,7 +61,7 @@ from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.preferences import ordered_rows
-from training.ml.prompts import Prompt, load_prompts, render_exchange, stop_token_ids
+from training.ml.prompts import Prompt, load_prompts, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
@@ -301,20 +303,25 @@ class RewardFunction:
         self.missing_eos_penalty = missing_eos_penalty
         self.empty_response_penalty = empty_response_penalty
         self.stop_ids = set(stop_token_ids(tokenizer))
+        self.shared = self.scorer.shares_tokenizer(tokenizer)
 
-    def texts(self, prompts: list[Prompt], completions: list[Any]) -> list[str]:
-        """The exchanges the reward model reads (a completion's text stripped, as PPO)."""
-        return [
-            render_exchange(self.tokenizer, prompt, completion_text(completion))
-            for prompt, completion in zip(prompts, completions, strict=True)
-        ]
-
-    def scores(self, texts: list[str]) -> list[float]:
-        """Conservative ensemble score (mean − λ·std) or the single model's score."""
-        scored = self.scorer.score(texts)
-        if self.scorer.size > 1:
-            return scored.conservative(self.ensemble_lambda)
-        return scored.mean
+    def scores(
+        self,
+        prompts: list[Prompt],
+        completions: list[Any],
+        completion_ids: list[list[int]] | None = None,
+    ) -> tuple[list[float], int]:
+        """Conservative ensemble score (mean − λ·std) or the single model's score of each
+        exchange, as the reward model read exchanges in training: the sampled ids when the
+        policy shares its tokenizer, else the completion's text (stripped, as PPO) through
+        its own tokenizer and chat template. Also how many exchanges were cut to length."""
+        content = None
+        if completion_ids is not None and self.shared:
+            content = [content_before_stop(ids, self.stop_ids) for ids in completion_ids]
+        scored = self.scorer.score_exchanges(
+            prompts, [completion_text(c) for c in completions], content_ids=content
+        )
+        return scored.combined(self.ensemble_lambda), scored.truncated
 
     def __call__(
         self,
@@ -323,21 +330,31 @@ class RewardFunction:
         completion_ids: list[list[int]] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        raw = self.scores(self.texts(prompts, completions))
+        raw, truncated = self.scores(prompts, completions, completion_ids)
         raw, _ = floor_empty_responses(
             raw, [completion_text(c) for c in completions], self.empty_response_penalty
         )
-        if completion_ids is None:
-            return raw
-        finished = [bool(ids) and ids[-1] in self.stop_ids for ids in completion_ids]
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and raw:
             log_metric("score", sum(raw) / len(raw))
+            log_metric("reward_truncated", float(truncated))
+        if completion_ids is None:
+            return raw
+        finished = [bool(ids) and ids[-1] in self.stop_ids for ids in completion_ids]
+        if log_metric is not None and raw:
             log_metric("finished", sum(finished) / len(finished))
         return [
             value - (0.0 if done else self.missing_eos_penalty)
             for value, done in zip(raw, finished, strict=True)
         ]
+
+
+def content_before_stop(ids: list[int], stop_ids: set[int]) -> list[int]:
+    """A completion's ids before its first stop token (all of them when it has none)."""
+    for i, token in enumerate(ids):
+        if token in stop_ids:
+            return ids[:i]
+    return list(ids)
 
 
 def completion_text(completion: Any) -> str:

@@ -40,7 +40,7 @@ from training.ml.ppo_math import (
     shaped_rewards,
     value_loss,
 )
-from training.ml.prompts import Prompt, load_prompts, render_exchange, render_prompt, stop_token_ids
+from training.ml.prompts import Prompt, encode_prompts, load_prompts, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
@@ -244,6 +244,7 @@ class SampledResponses:
     mask: torch.Tensor  # [B, R] response tokens, stop token included
     finished: torch.Tensor  # [B] a stop token was produced
     texts: list[str]  # decoded responses, the stop token dropped
+    content_ids: list[list[int]]  # each response's ids before its stop token
 
 
 def split_responses(
@@ -260,6 +261,7 @@ def split_responses(
     responses = torch.where(mask.bool(), responses, tokenizer.pad_token_id)
     attention_mask = torch.cat([queries["attention_mask"], mask.long()], dim=1)
     kept = (mask.sum(dim=1) - finished.float()).long().tolist()  # the stop token dropped
+    content_ids = [row[:n].tolist() for row, n in zip(responses, kept, strict=True)]
     return SampledResponses(
         batch={
             "input_ids": torch.cat([queries["input_ids"], responses], dim=1),
@@ -269,10 +271,8 @@ def split_responses(
         query_length=query_length,
         mask=mask,
         finished=finished,
-        texts=[
-            tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-            for row, n in zip(responses, kept, strict=True)
-        ],
+        texts=[tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in content_ids],
+        content_ids=content_ids,
     )
 
 
@@ -362,9 +362,7 @@ class PPOTrainer:
         config, tokenizer = self.config, self.tokenizer
         started = time.perf_counter()
         self.policy.eval()
-        queries = tokenizer(
-            [render_prompt(tokenizer, p) for p in prompts], return_tensors="pt", padding=True
-        ).to(self.device)
+        queries = {k: v.to(self.device) for k, v in encode_prompts(tokenizer, prompts).items()}
         with self._autocast():
             output = self.policy.generate(
                 **queries,
@@ -383,14 +381,10 @@ class PPOTrainer:
         self.timings["generation"] += time.perf_counter() - started
 
         started = time.perf_counter()
-        truncated = 0
-        if self.score_ids:
-            scored, truncated = self.scorer.score_ids(input_ids, attention_mask)
-        else:
-            scored = self.scorer.score(
-                [render_exchange(tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
-            )
-        raw = scored.conservative(config.ensemble_lambda) if self.scorer.size > 1 else scored.mean
+        scored = self.scorer.score_exchanges(
+            prompts, texts, content_ids=sampled.content_ids if self.score_ids else None
+        )
+        raw, truncated = scored.combined(config.ensemble_lambda), scored.truncated
         raw, empty = floor_empty_responses(raw, texts, config.empty_response_penalty)
         scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
         scores = scores - config.missing_eos_penalty * (~finished).float()

@@ -8,6 +8,7 @@ A prompt file is JSONL, one object per line with ``prompt``: a string, or a conv
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +54,39 @@ def _valid(prompt: Any) -> bool:
     )
 
 
-def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
-    """The text the policy continues: a conversation through the chat template with the
-    generation prompt, plain text as it is."""
+def prompt_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
+    """The ids the policy continues: plain text through the tokenizer (its post-processor
+    adds a BOS where it has one), a conversation through the chat template with its
+    generation prompt, tokenized by the template itself (special tokens written once: a
+    template that writes its own BOS does not get a second one)."""
     if isinstance(prompt, str):
-        return prompt
-    return str(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
+        return list(tokenizer(text=prompt)["input_ids"])
+    encoded = tokenizer.apply_chat_template(
+        prompt, tokenize=True, add_generation_prompt=True, return_dict=True
+    )
+    return list(encoded["input_ids"])
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[Prompt]) -> dict[str, Any]:
+    """A left-padded batch (``input_ids``, ``attention_mask`` tensors) of :func:`prompt_ids`."""
+    rows = [prompt_ids(tokenizer, p) for p in prompts]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    return {
+        "input_ids": torch_tensor([[pad] * (width - len(r)) + r for r in rows]),
+        "attention_mask": torch_tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]),
+    }
+
+
+def torch_tensor(rows: list[list[int]]) -> Any:
+    import torch
+
+    return torch.tensor(rows, dtype=torch.long)
 
 
 def render_exchange(tokenizer: Any, prompt: Prompt, response: str) -> str:
-    """Prompt and response as the reward model saw them in training (the same text as
-    :func:`training.ml.reward.pair_text` builds for a TRL-format row)."""
+    """Prompt and response as text (for display and logs; the reward model reads the ids
+    of :mod:`training.ml.reward_input`)."""
     if isinstance(prompt, str):
         return prompt + response
     messages = [*prompt, {"role": "assistant", "content": response}]

@@ -20,6 +20,8 @@ from training.ml.checkpoints import resume_point
 from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.preferences import is_ordered, ordered_rows
+from training.ml.reward_input import fit_length, training_ids
+from training.ml.scoring import score_rows
 from training.ml.tokenization import load_tokenizer
 
 PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
@@ -238,11 +240,11 @@ def train_reward_ensemble(
     (out / ENSEMBLE_MANIFEST).write_text(json.dumps(manifest))
     reference = [json.loads(line) for line in rows[:STANDARDIZATION_ROWS] if line.strip()]
     unstandardized = RewardScorer(out, max_length=config.max_length)
-    raw = unstandardized.score(
-        [pair_text(unstandardized.tokenizer, r, side) for r in reference for side in SIDES],
+    raw = unstandardized.score_rows(
+        [pair_ids(unstandardized.tokenizer, r, side) for r in reference for side in SIDES],
         standardize=False,
     )
-    manifest["standardization"] = asdict(Standardization.fit(raw.members))
+    manifest["standardization"] = asdict(Standardization.fit(raw.scores.members))
     (out / ENSEMBLE_MANIFEST).write_text(json.dumps(manifest))
     result: dict[str, Any] = {"members": members, "ensemble_size": config.ensemble_size}
     if eval_file is not None:
@@ -260,8 +262,8 @@ def train_reward_ensemble(
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         scorer = RewardScorer(out, max_length=config.max_length)
-        chosen = scorer.score([pair_text(scorer.tokenizer, r, "chosen") for r in eval_rows])
-        rejected = scorer.score([pair_text(scorer.tokenizer, r, "rejected") for r in eval_rows])
+        chosen = scorer.score_rows([pair_ids(scorer.tokenizer, r, "chosen") for r in eval_rows])
+        rejected = scorer.score_rows([pair_ids(scorer.tokenizer, r, "rejected") for r in eval_rows])
         lam = config.ensemble_lambda
 
         def accuracy(c: list[float], r: list[float]) -> float:
@@ -269,42 +271,29 @@ def train_reward_ensemble(
 
         result["eval"] = {
             "n": len(eval_rows),
-            "accuracy": accuracy(chosen.mean, rejected.mean),
-            "accuracy_conservative": accuracy(chosen.conservative(lam), rejected.conservative(lam)),
-            "mean_std": round(sum(chosen.std + rejected.std) / (2 * len(eval_rows)), 4),
+            "accuracy": accuracy(chosen.scores.mean, rejected.scores.mean),
+            "accuracy_conservative": accuracy(chosen.combined(lam), rejected.combined(lam)),
+            "mean_std": round(
+                sum(chosen.scores.std + rejected.scores.std) / (2 * len(eval_rows)), 4
+            ),
         }
     (out / "preflab_metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def pair_text(tokenizer: Any, row: dict[str, Any], side: str) -> str:
-    prompt, answer = row["prompt"], row[side]
-    if isinstance(prompt, list):
-        return str(tokenizer.apply_chat_template(prompt + answer, tokenize=False))
-    return str(prompt) + str(answer)
+def pair_ids(tokenizer: Any, row: dict[str, Any], side: str) -> list[int]:
+    """The ids TRL's reward training reads for one side of a TRL-format row."""
+    return training_ids(tokenizer, row["prompt"], row[side])
 
 
 def score(
-    model: Any, tokenizer: Any, texts: list[str], *, max_length: int = 512, batch_size: int = 32
+    model: Any, tokenizer: Any, rows: list[list[int]], *, max_length: int = 512
 ) -> list[float]:
-    """Reward of each text (one forward pass per batch, no gradients)."""
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-    rewards: list[float] = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                texts[start : start + batch_size],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            ).to(device)
-            logits = model(**batch).logits[:, 0].float()
-            rewards.extend(logits.cpu().tolist())
-    return rewards
+    """One reward model's score of rows of token ids, each cut to ``max_length`` from the
+    left (the prompt side) as :class:`training.ml.scoring.RewardScorer` cuts them."""
+    bos = tokenizer.bos_token_id
+    fitted = [fit_length(r, max_length, bos)[0] for r in rows]
+    return score_rows(model, tokenizer.pad_token_id, fitted)
 
 
 def evaluate_reward_model(
@@ -313,10 +302,10 @@ def evaluate_reward_model(
     """Held-out accuracy overall, by strength level (as Llama-2's table) and by agreement
     level (unanimous or not), with the mean reward margin."""
     chosen = score(
-        model, tokenizer, [pair_text(tokenizer, r, "chosen") for r in rows], max_length=max_length
+        model, tokenizer, [pair_ids(tokenizer, r, "chosen") for r in rows], max_length=max_length
     )
     rejected = score(
-        model, tokenizer, [pair_text(tokenizer, r, "rejected") for r in rows], max_length=max_length
+        model, tokenizer, [pair_ids(tokenizer, r, "rejected") for r in rows], max_length=max_length
     )
     diffs = [c - r for c, r in zip(chosen, rejected, strict=True)]
 

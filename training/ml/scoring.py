@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.ml.prompts import Prompt
+from training.ml.reward_input import (
+    Completion,
+    fit_length,
+    sampled_ids,
+    training_ids,
+    turn_end_ids,
+)
 from training.ml.tokenization import load_tokenizer
 
 ENSEMBLE_MANIFEST = "preflab_ensemble.json"
@@ -86,8 +94,51 @@ def floor_empty_responses(
     return [floor if e else s for s, e in zip(scores, empty, strict=True)], sum(empty)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Scores of a batch of exchanges, and how many were cut to the maximum length."""
+
+    scores: EnsembleScores
+    truncated: int
+
+    def combined(self, lam: float) -> list[float]:
+        """The ensemble's conservative mean − λ·std, or the single model's score."""
+        return self.scores.conservative(lam) if len(self.scores.members) > 1 else self.scores.mean
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """``input_ids`` and ``attention_mask`` tensors of rows padded on the right with
+    ``pad_id``, as TRL's preference collator pads them in reward training."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[*r, *[pad_id] * (width - len(r))] for r in rows], dtype=torch.long)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    return ids, mask
+
+
+def score_rows(
+    model: Any, pad_id: int, rows: Sequence[Sequence[int]], *, batch_size: int = 32
+) -> list[float]:
+    """One sequence-classification model's score of each row of token ids (no gradients);
+    the head reads each row at its last token that is not the pad token, as in training."""
+    import torch
+
+    device = next(model.parameters()).device
+    values: list[float] = []
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            input_ids, attention_mask = pad_right(rows[start : start + batch_size], pad_id)
+            logits = model(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
+            ).logits[:, 0]
+            values.extend(logits.float().cpu().tolist())
+    return values
+
+
 class RewardScorer:
-    """Loads a reward artifact once and scores batches of texts."""
+    """Loads a reward artifact once and scores exchanges as the model read them in
+    training (:mod:`training.ml.reward_input`)."""
 
     def __init__(self, path: Path, *, device: str | None = None, max_length: int = 512) -> None:
         import torch
@@ -101,6 +152,7 @@ class RewardScorer:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.max_length = max_length
         self.tokenizer: Any = load_tokenizer(members[0])
+        self.turn_end = turn_end_ids(self.tokenizer)
         self.models: list[Any] = []
         for member in members:
             model = AutoModelForSequenceClassification.from_pretrained(member, num_labels=1)
@@ -111,38 +163,6 @@ class RewardScorer:
     def size(self) -> int:
         return len(self.models)
 
-    def score_ids(
-        self, input_ids: Any, attention_mask: Any, *, batch_size: int = 32
-    ) -> tuple[EnsembleScores, int]:
-        """Score token ids directly (the policy's own sampled ids when it shares this
-        tokenizer: the reward model reads exactly the ids it was trained on, not decoded
-        and re-encoded text). Rows may be left- and right-padded (pad token, mask 0);
-        positions restart at each row's first token, as in training. Rows longer than
-        ``max_length`` lose their leftmost tokens (the prompt side, never the response's
-        end). Returns the scores and how many rows were truncated."""
-        import torch
-
-        truncated = 0
-        if input_ids.shape[1] > self.max_length:
-            cut = input_ids.shape[1] - self.max_length
-            truncated = int(attention_mask[:, :cut].any(dim=1).sum())
-            input_ids, attention_mask = input_ids[:, cut:], attention_mask[:, cut:]
-        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-        per_member: list[list[float]] = []
-        with torch.no_grad():
-            for model in self.models:
-                values: list[float] = []
-                for start in range(0, input_ids.shape[0], batch_size):
-                    rows = slice(start, start + batch_size)
-                    logits = model(
-                        input_ids=input_ids[rows].to(self.device),
-                        attention_mask=attention_mask[rows].to(self.device),
-                        position_ids=position_ids[rows].to(self.device),
-                    ).logits[:, 0]
-                    values.extend(logits.float().cpu().tolist())
-                per_member.append(values)
-        return self._combine(per_member, standardize=True), truncated
-
     def shares_tokenizer(self, tokenizer: Any) -> bool:
         """Same vocabulary and the same special tokens: ids mean the same to both."""
         return bool(
@@ -151,21 +171,52 @@ class RewardScorer:
             and self.tokenizer.pad_token_id == tokenizer.pad_token_id
         )
 
-    def score(
-        self, texts: list[str], *, batch_size: int = 32, standardize: bool = True
-    ) -> EnsembleScores:
-        """Every member's scores, standardized when the ensemble's manifest holds the
-        members' reference statistics (``standardize=False``: raw), with their mean and
-        (population) standard deviation per text."""
-        from training.ml.reward import score
+    def exchange_ids(
+        self,
+        prompts: Sequence[Prompt],
+        responses: Sequence[Completion],
+        content_ids: Sequence[Sequence[int] | None] | None = None,
+    ) -> list[list[int]]:
+        """The ids the reward model reads for each exchange: from the sampled ids
+        (``content_ids``: a response's ids before its stop token, given only when the
+        policy that sampled it shares this tokenizer), else from the text with this model's
+        tokenizer and chat template."""
+        rows: list[list[int]] = []
+        for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+            ids = None
+            sampled = content_ids[i] if content_ids is not None else None
+            if sampled is not None:
+                ids = sampled_ids(self.tokenizer, prompt, sampled, self.turn_end)
+            rows.append(ids if ids is not None else training_ids(self.tokenizer, prompt, response))
+        return rows
 
-        per_member = [
-            score(model, self.tokenizer, texts, max_length=self.max_length, batch_size=batch_size)
-            for model in self.models
-        ]
-        return self._combine(per_member, standardize=standardize)
+    def score_exchanges(
+        self,
+        prompts: Sequence[Prompt],
+        responses: Sequence[Completion],
+        *,
+        content_ids: Sequence[Sequence[int] | None] | None = None,
+        batch_size: int = 32,
+        standardize: bool = True,
+    ) -> Scored:
+        """Scores of (prompt, response) exchanges (see :meth:`exchange_ids`)."""
+        rows = self.exchange_ids(prompts, responses, content_ids)
+        return self.score_rows(rows, batch_size=batch_size, standardize=standardize)
 
-    def _combine(self, per_member: list[list[float]], *, standardize: bool) -> EnsembleScores:
+    def score_rows(
+        self, rows: Sequence[Sequence[int]], *, batch_size: int = 32, standardize: bool = True
+    ) -> Scored:
+        """Every member's scores of rows of token ids, each cut to ``max_length`` from the
+        left (the prompt side), standardized when the ensemble's manifest holds the members'
+        reference statistics (``standardize=False``: raw), with their mean and (population)
+        standard deviation per row."""
+        if not rows:
+            return Scored(EnsembleScores([], [], [[] for _ in self.models]), 0)
+        bos = self.tokenizer.bos_token_id
+        fitted = [fit_length(list(r), self.max_length, bos) for r in rows]
+        kept = [ids for ids, _ in fitted]
+        pad = self.tokenizer.pad_token_id
+        per_member = [score_rows(m, pad, kept, batch_size=batch_size) for m in self.models]
         if standardize and self.standardization is not None:
             per_member = self.standardization.apply(per_member)
-        return EnsembleScores.of(per_member)
+        return Scored(EnsembleScores.of(per_member), sum(cut for _, cut in fitted))
