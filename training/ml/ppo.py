@@ -77,6 +77,11 @@ class PPOConfig:
     normalize_reward: bool = _opt(True, "Scale scores by running mean and std.")
     reward_clip: float = _opt(5.0, "Clip normalized scores to ±this (0: off).")
     ensemble_lambda: float = _opt(1.0, "Ensembles: score = mean − λ·std over members.")
+    reward_max_length: int = _opt(
+        512,
+        "Longest exchange the reward model reads (tokens); longer ones lose prompt tokens "
+        "from the left (never the response's end) and are counted as reward_truncated.",
+    )
     gamma: float = _opt(1.0, "Discount.")
     lam: float = _opt(0.95, "GAE λ.")
     whiten_advantages: bool = _opt(True, "Zero-mean, unit-variance advantages per batch.")
@@ -121,6 +126,7 @@ PPO_CHECKS: dict[str, Check] = {
     "kl_hard_stop": lambda v: v > 0,
     "reward_clip": lambda v: v >= 0,
     "ensemble_lambda": lambda v: 0 <= v <= 10,
+    "reward_max_length": lambda v: 8 <= v <= 131072,
     "gamma": lambda v: 0 <= v <= 1,
     "lam": lambda v: 0 <= v <= 1,
     "cliprange": lambda v: 0 < v < 1,
@@ -315,7 +321,9 @@ class PPOTrainer:
         self.policy: Any = policy.to(self.device)
         if self.reference is not None:
             self.reference.to(self.device)
-        self.scorer = RewardScorer(reward_dir, device=self.device)
+        self.scorer = RewardScorer(
+            reward_dir, device=self.device, max_length=config.reward_max_length
+        )
         reward_model = self.scorer.models[0]
         same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
         # the reward model reads the sampled ids themselves when they mean the same to it

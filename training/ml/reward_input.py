@@ -43,7 +43,16 @@ def _as_messages(completion: Completion) -> list[dict[str, str]]:
     return list(completion)
 
 
+class NoChatTemplate(ValueError):
+    """A conversation was to be scored by a model whose tokenizer has no chat template."""
+
+
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], **kwargs: Any) -> list[int]:
+    if not getattr(tokenizer, "chat_template", None):
+        raise NoChatTemplate(
+            "the model's tokenizer has no chat template, so it cannot read conversational "
+            "prompts; use plain-text prompts or a tokenizer with a chat template"
+        )
     encoded = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)
     return list(encoded["input_ids"])
 
