@@ -63,6 +63,7 @@ from training.ml.generation import (
 )
 from training.models import ArtifactKind, ModelArtifact
 from training.registry import artifact_dir
+from training.round_gates import GateConfig, SampleHealth
 
 MAX_PAIRS_PER_PROMPT = 100
 COMPARE_SEED_OFFSET = 1_000_003
@@ -125,6 +126,12 @@ class ArtifactOfAnotherProject(InvalidGeneration):
 
 class ArtifactFilesMissing(InvalidGeneration):
     code = "artifact_files_missing"
+
+
+class SamplesDegenerate(InvalidGeneration):
+    """The new policy's samples failed a sample gate; ``extra["gates"]`` says which."""
+
+    code = "samples_degenerate"
 
 
 class NothingToCompare(InvalidGeneration):
@@ -260,6 +267,7 @@ def generate_batch(
     batch_name: str = "",
     user: Any | None = None,
     on_written: Callable[[GenerationReport], None] | None = None,
+    gates: GateConfig | None = None,
 ) -> GenerationReport:
     """Sample ``sampling.n`` candidates per prompt from ``policy`` (and ``compare_policy``
     for ``new_vs_previous``), pair them and write one new batch of comparisons.
@@ -268,6 +276,11 @@ def generate_batch(
     generation run marks itself succeeded there, so that the batch and the run's success
     commit together (a worker dying in between cannot leave a batch its run does not know,
     which a re-delivery would publish a second time).
+
+    The new policy's samples are measured (:class:`SampleHealth`, in the report's stats);
+    with ``gates``, degenerate samples (length collapse against the previous policy,
+    repetition, no diversity, broken text) raise :class:`SamplesDegenerate` before anything
+    is written.
 
     Raises an :class:`InvalidGeneration` subclass before any model work when the request is
     invalid, :class:`NothingToCompare` when no new pair came out, :class:`PromptsChanged`
@@ -301,6 +314,18 @@ def generate_batch(
             artifact_dir(compare_policy), inputs, compare_sampling(sampling)
         )
     report = GenerationReport(batch_id=0, pairing=pairing.value, prompts=len(prompts))
+    health = SampleHealth.measure(
+        [c.text for group in sampled[NEW] for c in group],
+        [c.text for group in sampled.get(PREVIOUS, []) for c in group],
+    )
+    report.stats["samples"] = health.as_dict()
+    if gates is not None:
+        stopped = [r for r in health.results(gates) if not r.passed]
+        if stopped:
+            raise SamplesDegenerate(
+                "; ".join(r.reason for r in stopped),
+                extra={"gates": [r.as_dict() for r in stopped], "samples": health.as_dict()},
+            )
     distinct = _collapse(sampled, report)
     if reward is not None:
         scores = score_candidates(
@@ -322,7 +347,9 @@ def generate_batch(
         for prompt, group in zip(prompts, distinct, strict=True)
     ]
     report.prompts_without_pairs = sum(1 for pairs in selected if not pairs)
-    report.stats = _stats(pairing, distinct, selected, policy, compare_policy, reward)
+    report.stats = _stats(pairing, distinct, selected, policy, compare_policy, reward) | {
+        "samples": health.as_dict()
+    }
     if report.prompts_without_pairs == len(prompts):
         raise NothingToCompare(
             "No prompt has two different candidates to compare.", extra=report.as_dict()

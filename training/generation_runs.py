@@ -13,10 +13,18 @@ from annotation.models import Project, Prompt
 from training import generation
 from training.ml.generation import parse_sampling_config
 from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
+from training.round_gates import parse_gates
 from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
 from training.run_lifecycle import enqueue_on_commit, execute, finish_succeeded
 
-RUN_OPTIONS = ("sampling", "pairing", "pairs_per_prompt", "round_number", "batch_name")
+RUN_OPTIONS = (
+    "sampling",
+    "pairing",
+    "pairs_per_prompt",
+    "round_number",
+    "batch_name",
+    "gates",
+)
 
 
 def _options(config: Any) -> dict[str, Any]:
@@ -29,12 +37,14 @@ def _options(config: Any) -> dict[str, Any]:
             extra={"fields": dict.fromkeys(unknown, "unknown option")},
         )
     sampling = parsed_config(parse_sampling_config, config.get("sampling", {}))
+    gates = config.get("gates")
     return {
         "sampling": sampling,
         "pairing": config.get("pairing", generation.Pairing.RANDOM.value),
         "pairs_per_prompt": config.get("pairs_per_prompt", 1),
         "round_number": config.get("round_number"),
         "batch_name": config.get("batch_name", ""),
+        "gates": None if gates is None else parsed_config(parse_gates, gates),
     }
 
 
@@ -76,6 +86,7 @@ def create_generation_run(
     reward = _artifact(project, reward_artifact_id, "reward_artifact", ArtifactKind.REWARD)
     compare = _artifact(project, compare_artifact_id, "compare_artifact", ArtifactKind.POLICY)
     ids = run_prompts(project, prompt_ids)
+    gates = options.pop("gates")
     generation.check_generation_request(
         project=project,
         policy=policy,
@@ -87,7 +98,8 @@ def create_generation_run(
     run = TrainingRun.objects.create(
         project=project,
         kind=RunKind.GENERATE,
-        config=options | {"sampling": asdict(options["sampling"])},
+        config=options
+        | {"sampling": asdict(options["sampling"]), "gates": gates and asdict(gates)},
         base_artifact=policy,
         reward_artifact=reward,
         compare_artifact=compare,
@@ -109,14 +121,19 @@ def _generate(run: TrainingRun) -> TrainingRun:
     def succeed(report: generation.GenerationReport) -> None:  # in the batch's transaction
         finish_succeeded(run, metrics=report.as_dict(), output_batch_id=report.batch_id)
 
-    generation.generate_batch(
-        project=run.project,
-        policy=run.base_artifact,
-        prompts=list(Prompt.objects.filter(pk__in=run.prompt_ids).order_by("id")),
-        compare_policy=run.compare_artifact,
-        reward=run.reward_artifact,
-        user=run.created_by,
-        on_written=succeed,
-        **options,
-    )
+    try:
+        generation.generate_batch(
+            project=run.project,
+            policy=run.base_artifact,
+            prompts=list(Prompt.objects.filter(pk__in=run.prompt_ids).order_by("id")),
+            compare_policy=run.compare_artifact,
+            reward=run.reward_artifact,
+            user=run.created_by,
+            on_written=succeed,
+            **options,
+        )
+    except generation.SamplesDegenerate as exc:
+        # on record for the round that waits on this run: which sample gates stopped it
+        TrainingRun.objects.filter(pk=run.pk).update(metrics=exc.extra)
+        raise
     return run

@@ -12,6 +12,7 @@ from training.ml.generation import parse_sampling_config
 from training.ml.reward import parse_config as parse_reward_config
 from training.models import RunKind
 from training.policy_runs import PARSERS
+from training.round_gates import GateConfig, parse_gates
 from training.run_inputs import InvalidRunConfig, parsed_config, run_prompts
 
 ALGORITHMS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
@@ -24,6 +25,7 @@ ROUND_OPTIONS = (
     "policy",
     "generation",
     "prompt_ids",
+    "gates",
 )
 GENERATION_OPTIONS = ("sampling", "pairs_per_prompt")
 WINDOW = ("judged_after", "judged_before")  # set by the round, not by its config
@@ -40,6 +42,7 @@ def default_round_config() -> dict[str, Any]:
         "policy": {},
         "generation": {"sampling": {"n": 1, "max_new_tokens": 64}, "pairs_per_prompt": 1},
         "prompt_ids": [],
+        "gates": asdict(GateConfig()),
     }
 
 
@@ -88,6 +91,9 @@ def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
     pairs = generation.get("pairs_per_prompt", 1)
     if not isinstance(pairs, int) or isinstance(pairs, bool) or not 1 <= pairs <= 100:
         raise _bad("generation", "pairs_per_prompt must be an integer in 1–100")
+    if not isinstance(config["gates"], dict):
+        raise _bad("gates", "must be a JSON object")
+    gates = asdict(parsed_config(parse_gates, config["gates"]))
     return {
         "algorithm": algorithm,
         "accumulate": config["accumulate"],
@@ -97,4 +103,5 @@ def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
         "policy": policy,
         "generation": {"sampling": sampling, "pairs_per_prompt": pairs},
         "prompt_ids": run_prompts(project, config["prompt_ids"]) if config["prompt_ids"] else [],
+        "gates": gates,
     }

@@ -11,6 +11,7 @@ for it. Whoever advances — the task a finished run sends, the beat task every 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -20,7 +21,7 @@ from django.utils import timezone
 from annotation.export import create_export
 from annotation.export_options import parse_export_options
 from annotation.models import Judgment, Project
-from preflab.errors import ConflictError
+from preflab.errors import ConflictError, InvalidInputError
 from training.generation_runs import create_generation_run
 from training.models import (
     ROUND_STEPS,
@@ -36,6 +37,16 @@ from training.models import (
 from training.policy_runs import create_policy_run
 from training.reward_runs import create_reward_run
 from training.round_config import parse_round_config
+from training.round_gates import (
+    GateConfig,
+    GateResult,
+    GateStopped,
+    check,
+    parse_gates,
+    policy_kl_gate,
+    reward_accuracy_gate,
+    split_gate,
+)
 from training.run_inputs import project_artifact
 from training.run_lifecycle import request_cancel
 
@@ -187,6 +198,10 @@ def advance_round(round_id: int) -> RLHFRound:
                     _fail(r, str(exc))
                     r.save()
                     return r
+                except GateStopped as exc:
+                    _stop_at_gate(r, exc)
+                    r.save()
+                    return r
                 if moved:
                     _mark(r, step, "done")
                     r.step = ROUND_STEPS[ROUND_STEPS.index(step) + 1]
@@ -208,6 +223,67 @@ def _fail(r: RLHFRound, message: str) -> None:
     r.status = RunStatus.FAILED
     r.error = f"{RoundStep(r.step).label}: {message}"
     r.finished_at = timezone.now()
+
+
+def _stop_at_gate(r: RLHFRound, exc: GateStopped) -> None:
+    """The round stops at its step, which records every gate that stopped it."""
+    names = ", ".join(result.gate for result in exc.results)
+    _fail(r, f"stopped by gate {names}: {exc}")
+    _mark(r, r.step, "failed", gates=[result.as_dict() for result in exc.results])
+
+
+def round_gates(r: RLHFRound) -> GateConfig:
+    """The round's gate thresholds (a round queued before gates existed: the defaults)."""
+    return parse_gates(r.config.get("gates") or {})
+
+
+def _overridden(r: RLHFRound, step: RoundStep) -> list[str]:
+    return list(r.steps.get(step, {}).get("detail", {}).get("overridden", []))
+
+
+def _gate(r: RLHFRound, step: RoundStep, *results: GateResult) -> None:
+    check(results, overridden=_overridden(r, step))
+
+
+def override_gate(*, r: RLHFRound, reason: str, user: Any) -> RLHFRound:
+    """Let a round that a gate stopped go on ("publish anyway"): the gates that stopped its
+    step are passed from now on, with the reason, who and when recorded on the step. A
+    stopped generation samples again with those sample gates off (nothing was published)."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason or len(reason) > 2000:
+        raise InvalidInputError(
+            "A reason (1–2000 characters) is required to publish past a gate.",
+            extra={"fields": {"reason": "required, at most 2000 characters"}},
+        )
+    with transaction.atomic():
+        r = RLHFRound.objects.select_for_update().get(pk=r.pk)
+        detail = r.steps.get(r.step, {}).get("detail", {})
+        stopped = [g["gate"] for g in detail.get("gates", [])]
+        if r.status != RunStatus.FAILED or not stopped:
+            raise ConflictError(f"Round {r.number} was not stopped by a gate.")
+        if RLHFRound.objects.filter(project=r.project, number__gt=r.number).exists():
+            raise ConflictError("A later round exists: start a new round instead.")
+        overrides = [
+            *detail.get("overrides", []),
+            {"gates": stopped, "reason": reason, "by": user.get_username(), "at": _now()},
+        ]
+        r.steps[r.step] = {
+            **r.steps[r.step],
+            "status": "pending",
+            "detail": {
+                **{k: v for k, v in detail.items() if k not in ("gates", "error")},
+                "overridden": sorted({*_overridden(r, RoundStep(r.step)), *stopped}),
+                "overrides": overrides,
+            },
+        }
+        if r.step == RoundStep.GENERATE:
+            r.generation_run = None
+        r.status = RunStatus.QUEUED
+        r.error = ""
+        r.finished_at = None
+        r.save()
+        _enqueue(r.pk)
+    return r
 
 
 def _collect(r: RLHFRound) -> bool:
@@ -239,6 +315,9 @@ def _collect(r: RLHFRound) -> bool:
 def _export(r: RLHFRound) -> bool:
     from preflab.errors import DomainError
 
+    if r.dataset_export is not None:  # made before a gate stopped the round
+        _gate(r, RoundStep.EXPORT, split_gate(r.dataset_export.test_rows, round_gates(r)))
+        return True
     options = dict(r.config["export"])
     if r.judged_after is not None:
         options["judged_after"] = r.judged_after.isoformat()
@@ -262,6 +341,7 @@ def _export(r: RLHFRound) -> bool:
         train_rows=export.train_rows,
         test_rows=export.test_rows,
     )
+    _gate(r, RoundStep.EXPORT, split_gate(export.test_rows, round_gates(r)))
     return True
 
 
@@ -279,6 +359,8 @@ def _wait_for(
     run.refresh_from_db()
     if run.status == RunStatus.SUCCEEDED:
         return run
+    if run.status == RunStatus.FAILED and run.metrics.get("gates"):  # a sample gate stopped it
+        raise GateStopped([GateResult(**g) for g in run.metrics["gates"]])
     if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise RoundFailed(f"run {run.pk} {run.status}: {run.error or 'no detail'}")
     return None
@@ -305,6 +387,7 @@ def _reward(r: RLHFRound) -> bool:
     _mark(
         r, RoundStep.REWARD, "running", artifact_id=run.output_artifact_id, eval_accuracy=accuracy
     )
+    _gate(r, RoundStep.REWARD, reward_accuracy_gate(accuracy, round_gates(r)))
     return True
 
 
@@ -336,6 +419,7 @@ def _policy(r: RLHFRound) -> bool:
         kl=final.get("kl"),
         reward=final.get("reward"),
     )
+    _gate(r, RoundStep.POLICY, policy_kl_gate(final.get("kl"), round_gates(r)))
     return True
 
 
@@ -358,6 +442,7 @@ def _generate(r: RLHFRound) -> bool:
                 "pairs_per_prompt": generation["pairs_per_prompt"],
                 "round_number": r.number,
                 "batch_name": f"Round {r.number}: new vs previous policy",
+                "gates": _sample_gates(r),
             },
             user=r.created_by,
         ),
@@ -373,6 +458,22 @@ def _generate(r: RLHFRound) -> bool:
         comparisons=run.metrics.get("comparisons_created"),
     )
     return True
+
+
+SAMPLE_GATES = {
+    "length_collapse": "min_length_ratio",
+    "repetition": "max_repetition",
+    "distinct_2": "min_distinct_2",
+    "broken_text": "max_broken_text",
+}
+
+
+def _sample_gates(r: RLHFRound) -> dict[str, Any]:
+    """The generation run's sample gates: the round's, with those overridden turned off."""
+    gates = asdict(round_gates(r))
+    for gate in _overridden(r, RoundStep.GENERATE):
+        gates[SAMPLE_GATES[gate]] = 0
+    return gates
 
 
 STEP_ACTIONS: dict[RoundStep, Callable[[RLHFRound], bool]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -88,6 +88,24 @@ class RoundRetryView(APIView):
     @extend_schema(request=None, responses=RoundSerializer)
     def post(self, request: Request, project_id: int, round_id: int) -> Response:
         r = rounds.retry_round(r=_round(project_id, round_id))
+        return Response(RoundSerializer(r).data)
+
+
+class OverrideSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the round may go on.")
+
+
+class RoundOverrideView(APIView):
+    """Publish anyway: let a round that a gate stopped go on, with a recorded reason."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(request=OverrideSerializer, responses=RoundSerializer)
+    def post(self, request: Request, project_id: int, round_id: int) -> Response:
+        r = _round(project_id, round_id)  # another project's round: 404 before the body
+        data = OverrideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        r = rounds.override_gate(r=r, reason=data.validated_data["reason"], user=request.user)
         return Response(RoundSerializer(r).data)
 
 

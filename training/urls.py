@@ -26,4 +26,9 @@ urlpatterns = [
     path(R + "<id:round_id>/", rounds_api.RoundDetailView.as_view(), name="round"),
     path(R + "<id:round_id>/cancel/", rounds_api.RoundCancelView.as_view(), name="round-cancel"),
     path(R + "<id:round_id>/retry/", rounds_api.RoundRetryView.as_view(), name="round-retry"),
+    path(
+        R + "<id:round_id>/override/",
+        rounds_api.RoundOverrideView.as_view(),
+        name="round-override",
+    ),
 ]

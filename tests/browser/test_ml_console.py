@@ -21,6 +21,8 @@ TINY = {
     "reward": {"learning_rate": 0.003, "epochs": 1, "batch_size": 16, "max_length": 64},
     "policy": {"total_episodes": 16, "batch_size": 8, "mini_batch_size": 8, "max_new_tokens": 8},
     "generation": {"sampling": {"n": 1, "max_new_tokens": 8}, "pairs_per_prompt": 1},
+    # 12 comparisons leave a test split of 1–2 rows: the gates are off for this tiny round
+    "gates": {"min_test_rows": 0, "min_reward_accuracy": 0, "max_policy_kl": 0},
 }
 
 
@@ -56,6 +58,7 @@ def test_an_engineer_starts_a_round_and_sees_its_steps_advance(
             ("reward", "Reward config (JSON)"),
             ("policy", "Policy config (JSON)"),
             ("generation", "Generation config (JSON)"),
+            ("gates", "Gates before publishing (JSON; 0 turns a gate off)"),
         ):
             form.get_by_label(label).fill(json.dumps(TINY[section]))
         form.get_by_role("button", name="Start", exact=True).click()

@@ -89,6 +89,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/rounds/<id:round_id>/", "get"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/cancel/", "post"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/retry/", "post"): ML,
+    ("api/projects/<id:project_id>/rounds/<id:round_id>/override/", "post"): ML,
 }
 
 

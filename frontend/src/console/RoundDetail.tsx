@@ -4,6 +4,7 @@ import { useApiErrorHandler } from "../auth";
 import { isActiveStatus, LoadError, Loading, ObjectLink, StatusBadge } from "./common";
 import { consoleApi } from "./consoleApi";
 import { formatWhen } from "./format";
+import { GatePanel } from "./GatePanel";
 import { StepTimeline } from "./StepTimeline";
 import type { Round } from "./types";
 import { POLL_INTERVAL_MS, usePolled } from "./useLoad";
@@ -40,14 +41,16 @@ export function RoundDetail({ projectId, roundId, initial, onChange, pollInterva
 
   const round = state.status === "loaded" ? state.data : initial;
 
-  async function act(action: "cancel" | "retry") {
+  async function act(action: "cancel" | "retry" | "override", reason = "") {
     setBusy(true);
     setActionError(null);
     try {
       const fresh =
         action === "cancel"
           ? await consoleApi.cancelRound(projectId, roundId)
-          : await consoleApi.retryRound(projectId, roundId);
+          : action === "retry"
+            ? await consoleApi.retryRound(projectId, roundId)
+            : await consoleApi.overrideRound(projectId, roundId, reason);
       update(() => fresh);
       if (isRoundActive(fresh)) reload(); // poll again until it finishes
     } catch (err) {
@@ -106,6 +109,7 @@ export function RoundDetail({ projectId, roundId, initial, onChange, pollInterva
           {round.error}
         </p>
       )}
+      <GatePanel round={round} busy={busy} onOverride={(reason) => void act("override", reason)} />
       <section className="console-subsection" aria-labelledby={`round-${round.id}-winrate`}>
         <h3 id={`round-${round.id}-winrate`} className="section-title">
           Win rate of the new policy

@@ -278,6 +278,50 @@ describe("RoundsTab", () => {
     ]);
   });
 
+  it("shows the gate that stopped a round and publishes anyway with a reason", async () => {
+    const gate = {
+      gate: "reward_accuracy",
+      value: 0.48,
+      threshold: 0.55,
+      passed: false,
+      reason: "the reward model's held-out accuracy is 0.48, below 0.55",
+    };
+    const stopped = round(6, {
+      status: "failed",
+      step: "reward",
+      error: "Train a reward model: stopped by gate reward_accuracy",
+      steps: steps({ collect: { status: "done" }, export: { status: "done" }, reward: { status: "failed", detail: { gates: [gate] } } }),
+    });
+    const override = { gates: ["reward_accuracy"], reason: "pilot data, checked", by: "mlee", at: "2026-11-30T09:00:00Z" };
+    const resumed = round(6, {
+      status: "running",
+      step: "policy",
+      steps: steps({ reward: { status: "done", detail: { overridden: ["reward_accuracy"], overrides: [override] } } }),
+    });
+    const { calls } = mockFetch(
+      routes({
+        [ROUNDS]: { body: { results: [stopped] } },
+        "GET /api/projects/3/rounds/6/": [{ body: stopped }, { body: resumed }],
+        "POST /api/projects/3/rounds/6/override/": { body: resumed },
+      }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/ml");
+
+    const verdict = await screen.findByTestId("gate-reward_accuracy");
+    expect(verdict.textContent).toContain("Reward model near chance");
+    expect(verdict.textContent).toContain("measured 0.480, threshold 0.550");
+    const publish = screen.getByRole("button", { name: "Publish anyway" });
+    expect((publish as HTMLButtonElement).disabled).toBe(true); // a reason is required
+    await u.type(screen.getByLabelText("Why may this round go on?"), "pilot data, checked");
+    await u.click(publish);
+    await waitFor(() => expect(screen.getByLabelText("Overridden gates").textContent).toContain("overridden by mlee"));
+    const post = calls.find((c) => c.method === "POST");
+    expect(post?.path).toBe("/api/projects/3/rounds/6/override/");
+    expect(post?.body).toEqual({ reason: "pilot data, checked" });
+    expect(screen.queryByTestId("gate-reward_accuracy")).toBeNull();
+  });
+
   it("tells other roles that the console is for ML engineers (403)", async () => {
     const denied = { status: 403, body: { code: "permission_denied", message: "Nope.", extra: {} } };
     mockFetch(routes({ [ROUNDS]: denied }));

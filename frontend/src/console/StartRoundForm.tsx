@@ -7,7 +7,7 @@ import { fieldErrors } from "./format";
 import { ALGORITHMS, type Algorithm, type Artifact, type Round, type RoundConfig, type RoundDefaults } from "./types";
 import { useLoad } from "./useLoad";
 
-export const SECTIONS = ["export", "reward", "policy", "generation"] as const;
+export const SECTIONS = ["export", "reward", "policy", "generation", "gates"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 const SECTION_LABELS: Record<Section, string> = {
@@ -15,6 +15,7 @@ const SECTION_LABELS: Record<Section, string> = {
   reward: "Reward config (JSON)",
   policy: "Policy config (JSON)",
   generation: "Generation config (JSON)",
+  gates: "Gates before publishing (JSON; 0 turns a gate off)",
 };
 
 const ALGORITHM_LABELS: Record<Algorithm, string> = {
@@ -68,6 +69,7 @@ function draftFrom(defaults: RoundDefaults): Draft {
       reward: pretty(config.reward),
       policy: pretty(config.policy),
       generation: pretty(config.generation),
+      gates: pretty(config.gates ?? {}),
     },
   };
 }
@@ -163,6 +165,7 @@ export function StartRoundForm({ projectId, onStarted, onClose }: StartRoundForm
       reward: parsed.reward!,
       policy: parsed.policy!,
       generation: parsed.generation!,
+      gates: parsed.gates!,
     };
     setSubmitting(true);
     setSubmitError(null);

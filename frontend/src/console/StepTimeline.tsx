@@ -27,8 +27,8 @@ interface Ref {
   value: ReactNode;
 }
 
-/** Detail keys shown as links (taken from the round's own fields when it has them). */
-const LINKED_KEYS = new Set(["export_id", "run_id", "artifact_id", "batch_id", "error"]);
+/** Detail keys shown elsewhere: as links (taken from the round's own fields when it has them), or in the gate panel. */
+const LINKED_KEYS = new Set(["export_id", "run_id", "artifact_id", "batch_id", "error", "gates", "overrides", "overridden"]);
 
 function idOf(value: unknown): number | null {
   return typeof value === "number" && Number.isInteger(value) ? value : null;

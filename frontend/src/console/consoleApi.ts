@@ -52,6 +52,11 @@ export const consoleApi = {
     return request<Round>(`${base(projectId)}/rounds/${roundId}/retry/`, { method: "POST" });
   },
 
+  /** Publish anyway: a round a gate stopped goes on, the reason recorded (400 without one). */
+  overrideRound(projectId: number, roundId: number, reason: string): Promise<Round> {
+    return request<Round>(`${base(projectId)}/rounds/${roundId}/override/`, { method: "POST", body: { reason } });
+  },
+
   runs(projectId: number, signal?: AbortSignal): Promise<TrainingRun[]> {
     return list<TrainingRun>(`${base(projectId)}/training-runs/`, signal);
   },

@@ -36,6 +36,7 @@ export const defaultConfig: RoundConfig = {
   policy: { steps: 20 },
   generation: { sampling: { n: 1, max_new_tokens: 64 }, pairs_per_prompt: 1 },
   prompt_ids: [],
+  gates: { min_test_rows: 10, min_reward_accuracy: 0.55 },
 };
 
 export function steps(statuses: Partial<Record<RoundStep["name"], Partial<RoundStep>>> = {}): RoundStep[] {

@@ -17,6 +17,8 @@ export interface RoundConfig {
   reward: Record<string, unknown>;
   policy: Record<string, unknown>;
   generation: Record<string, unknown>;
+  /** Thresholds a round must pass before it publishes (see training/round_gates.py). */
+  gates?: Record<string, unknown>;
   prompt_ids: number[];
   [option: string]: unknown;
 }
