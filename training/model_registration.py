@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from preflab.errors import InvalidInputError
+from preflab.errors import InvalidInputError, NotFoundError
 from training.ml.scoring import ENSEMBLE_MANIFEST
 from training.models import (
     ArtifactKind,
@@ -129,6 +129,8 @@ def checked_location(raw: str) -> Path:
         real = path.resolve(strict=True)
     except OSError as exc:
         raise _location_error(f"{raw} cannot be read: {exc.strerror}.", "unreadable") from None
+    except RuntimeError:  # a symlink loop (Python 3.11 resolves with RuntimeError)
+        raise _location_error(f"{raw} is a symlink loop.", "symlink loop") from None
     if not _inside(real, roots):
         raise _location_error(
             f"{raw} (real path {real}) is outside the allowed model roots ({allowed}); "
@@ -152,7 +154,7 @@ def _check_symlinks(folder: Path, roots: list[Path], allowed: str) -> None:
     entries = 0
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=unreadable):
         here = Path(dirpath)
-        real_here = here.resolve()
+        real_here = _resolved(here, folder)
         if real_here in seen:  # a symlink cycle: every entry below was checked already
             dirnames.clear()
             continue
@@ -167,13 +169,27 @@ def _check_symlinks(folder: Path, roots: list[Path], allowed: str) -> None:
                 )
             entry = here / name
             if entry.is_symlink():
-                target = entry.resolve()
+                target = _resolved(entry, folder)
                 if not _inside(target, roots):
                     raise _location_error(
-                        f"{entry.relative_to(folder) if entry.is_relative_to(folder) else entry} "
-                        f"is a symlink to {target}, outside the allowed model roots ({allowed}).",
+                        f"{_shown(entry, folder)} is a symlink to {target}, outside the allowed "
+                        f"model roots ({allowed}).",
                         "symlink outside the model roots",
                     )
+
+
+def _shown(entry: Path, folder: Path) -> str:
+    return str(entry.relative_to(folder)) if entry.is_relative_to(folder) else str(entry)
+
+
+def _resolved(entry: Path, folder: Path) -> Path:
+    """``entry.resolve()``, a symlink loop being a refusal rather than an error."""
+    try:
+        return entry.resolve()
+    except (OSError, RuntimeError):
+        raise _location_error(
+            f"{_shown(entry, folder)} is a symlink loop.", "symlink loop"
+        ) from None
 
 
 # --- what the directory holds (in the task) --------------------------------------------------
@@ -439,7 +455,9 @@ def request_registration(
 def validate_registration(registration_id: int) -> ModelRegistration:
     """Validate a pending registration and create (or find) its artifact; a registration that
     is no longer pending is returned as it is (a re-delivered task does nothing)."""
-    registration = ModelRegistration.objects.get(pk=registration_id)
+    registration = ModelRegistration.objects.filter(pk=registration_id).first()
+    if registration is None:
+        raise NotFoundError(f"No model registration {registration_id}.")
     if registration.status != RegistrationStatus.PENDING:
         return registration
     try:

@@ -330,6 +330,10 @@ def test_symlinks_that_leave_the_roots_are_refused(
     # a nested folder links out
     nested = copy_into_root(model_files, "policy", "linked-nested")
     (nested / "extra").symlink_to(tmp_path, target_is_directory=True)
+    # a symlink loop inside the directory
+    looping = copy_into_root(model_files, "policy", "linked-loop")
+    (looping / "a").symlink_to(looping / "b")
+    (looping / "b").symlink_to(looping / "a")
     # a symlink inside the roots is fine
     inside = copy_into_root(model_files, "policy", "linked-inside")
     (inside / "model.safetensors").unlink()
@@ -340,6 +344,12 @@ def test_symlinks_that_leave_the_roots_are_refused(
             assert response.status_code == 400, (path, response.content)
             assert "outside the allowed model roots" in response.json()["message"]
         assert "symlink to" in post(client, project, str(linked_file)).json()["message"]
+        loop = post(client, project, str(looping))
+        assert loop.status_code == 400 and "symlink loop" in loop.json()["message"]
+        self_loop = model_files["root"] / "self-loop"
+        self_loop.unlink(missing_ok=True)
+        self_loop.symlink_to(self_loop)
+        assert post(client, project, str(self_loop)).status_code == 400
         assert post(client, project, str(inside)).status_code == 202
     finally:
         linked_dir.unlink()
@@ -445,6 +455,8 @@ def test_a_redelivered_task_changes_nothing(
     again = validate_registration(registration.pk)
     assert again.artifact_id == result["artifact_id"]
     assert ModelArtifact.objects.count() == 1
+    missing = validate_model_registration.apply(args=(registration.pk + 1000,)).get()
+    assert missing["status"] == "missing"
 
 
 def test_a_directory_changed_to_leave_the_roots_before_the_task_fails(
