@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { mockFetch } from "../test/mockFetch";
 import { renderApp } from "../test/renderApp";
-import { artifact, consoleRoutes } from "./testData";
+import { artifact, consoleRoutes, defaultConfig, round } from "./testData";
 import type { ModelInfo, ModelRegistration } from "./types";
 
 const ARTIFACTS = "GET /api/projects/3/artifacts/";
@@ -156,5 +156,27 @@ describe("RegisterModelForm", () => {
     const post = calls.find((c) => `${c.method} ${c.path}` === REGISTER)!;
     expect(post.body).toEqual({ path: "/etc", kind: "policy" });
     expect(screen.queryByTestId("registration-progress")).toBeNull();
+  });
+
+  it("offers a registered policy as the base policy of a new round", async () => {
+    const { calls } = mockFetch({
+      ...consoleRoutes,
+      "GET /api/projects/3/rounds/": { body: { results: [] } },
+      "GET /api/projects/3/rounds/defaults/": { body: { base_policy: null, config: defaultConfig } },
+      [ARTIFACTS]: { body: { results: [artifact(1, { name: "tiny-gpt2" }), registered] } },
+      "POST /api/projects/3/rounds/": { status: 201, body: round(1, { base_policy_id: 40 }) },
+      "GET /api/projects/3/rounds/1/": { body: round(1, { base_policy_id: 40 }) },
+    });
+    const u = userEvent.setup();
+    renderApp("/projects/3/ml?tab=rounds");
+    await u.click(await screen.findByRole("button", { name: "Start a round" }));
+    const form = await screen.findByTestId("start-round-form");
+    const base = within(form).getByLabelText("Base policy");
+    await waitFor(() => expect(within(base).getAllByRole("option").map((o) => o.textContent)).toContain("sft-v1 (#40)"));
+    await u.selectOptions(base, "40");
+    await u.click(within(form).getByRole("button", { name: "Start" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
+    const post = calls.find((c) => c.method === "POST")!;
+    expect(post.body).toMatchObject({ base_policy: 40 });
   });
 });
