@@ -721,3 +721,48 @@ def test_preflab_artifacts_keep_their_relative_paths(model_files: dict[str, Path
     assert not Path(artifact.path).is_absolute()
     assert artifact.origin == ArtifactOrigin.PREFLAB and artifact.model_info == {}
     assert (artifact_dir(artifact) / "tokenizer.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_is_validated_by_a_real_worker_over_redis(
+    ml_engineer: Any,
+    project: Project,
+    client: Client,
+    model_files: dict[str, Path],
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from tests.conftest import start_worker, stop_worker, worker_env
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the suite's broker is not Redis (make test sets it when Redis answers)")
+    worker = start_worker(
+        worker_env(
+            ARTIFACT_ROOT=str(settings.ARTIFACT_ROOT),
+            PREFLAB_MODEL_ROOTS=str(model_files["root"]),
+        ),
+        queues="default",
+        log=tmp_path / "worker.log",
+    )
+    try:
+        client.force_login(ml_engineer)
+        created = post(client, project, str(model_files["policy"]))
+        assert created.status_code == 202, created.content
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body = registration_status(client, project, created.json()["id"]).json()
+            if body["status"] != "pending":
+                break
+            time.sleep(0.3)
+    finally:
+        stop_worker(worker)
+    log = (tmp_path / "worker.log").read_text()
+    assert body["status"] == "registered", (body, log[-3000:])
+    assert "training.validate_model_registration" in log
+    artifact = ModelArtifact.objects.get(pk=body["artifact_id"])
+    assert artifact_dir(artifact) == model_files["policy"].resolve()
+    assert artifact.model_info["parameter_count"] == body["info"]["parameter_count"] > 0
