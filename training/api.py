@@ -156,8 +156,11 @@ class ModelArtifactListView(APIView):
         with the pending registration; poll it for the outcome)."""
         data = RegisterModelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        project = Project.objects.filter(pk=project_id).first()
+        if project is None:  # only a superuser gets here for a project that does not exist
+            raise NotFoundError("No such project.")
         registration = request_registration(
-            project=Project.objects.get(pk=project_id),
+            project=project,
             path=data.validated_data["path"],
             kind=data.validated_data["kind"],
             name=data.validated_data["name"],

@@ -513,6 +513,20 @@ def test_other_roles_cannot_register_or_read_registrations(
     assert ModelRegistration.objects.count() == 1
 
 
+def test_a_superuser_registering_into_a_missing_project_gets_a_404(
+    django_user_model: Any, client: Client, model_files: dict[str, Path]
+) -> None:
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "x")
+    client.force_login(root)
+    response = client.post(
+        "/api/projects/987654/artifacts/",
+        {"path": str(model_files["policy"]), "kind": "policy"},
+        content_type="application/json",
+    )
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert ModelRegistration.objects.count() == 0
+
+
 def test_another_projects_registration_looks_missing(
     make_user: Any,
     project: Project,
