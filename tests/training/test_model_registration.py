@@ -223,6 +223,24 @@ def test_a_reward_ensemble_registers_with_its_members_counted(
     assert info["num_labels"] == 1
 
 
+def test_a_pytorch_checkpoint_is_counted_on_the_meta_device_from_its_config(
+    model_files: dict[str, Path],
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = copy_into_root(model_files, "policy", "pytorch-checkpoint")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    (path / "model.safetensors").unlink()
+    torch.save(model.state_dict(), path / "pytorch_model.bin")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps(config | {"dtype": "bfloat16"}))
+    info = inspect_model_dir(path, "policy")
+    assert info["weights_format"] == "pytorch"
+    assert info["parameter_count"] == sum(p.numel() for p in model.parameters())
+    assert (info["dtype"], info["dtype_source"]) == ("bfloat16", "config")
+
+
 def test_the_ensemble_registers_through_the_task_and_its_scorer_loads_it(
     ml_engineer: Any,
     project: Project,
@@ -392,6 +410,7 @@ def test_model_roots_come_from_the_setting_else_the_artifact_root(
         ("escaping-manifest", "reward", "is not a subdirectory of the ensemble"),
         ("remote-code", "policy", "config.json does not load"),
         ("empty", "tokenizer", "the tokenizer does not load"),
+        ("tokenizer-too-big", "policy", "they do not belong together"),
     ],
 )
 def test_a_directory_that_does_not_validate_fails_with_the_reason_and_no_artifact(
@@ -424,6 +443,9 @@ def test_a_directory_that_does_not_validate_fails_with_the_reason_and_no_artifac
         config = json.loads((path / "config.json").read_text())
         config |= {"model_type": "my-secret-arch", "auto_map": {"AutoConfig": "x.MyConfig"}}
         (path / "config.json").write_text(json.dumps(config))
+    elif case == "tokenizer-too-big":
+        config = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps(config | {"vocab_size": 100}))
     elif case == "empty":
         shutil.rmtree(path)
         path.mkdir()
