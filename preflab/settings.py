@@ -182,6 +182,20 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"^.+/assets/.+-[0-9A-Za-z_-]{8,}\.\w+$"
 ARTIFACT_ROOT = Path(os.environ.get("ARTIFACT_ROOT", VAR_DIR / "artifacts")).resolve()
 ARTIFACT_ROOT.mkdir(parents=True, exist_ok=True)
 
+
+def _model_roots(value: str) -> list[Path]:
+    """``PREFLAB_MODEL_ROOTS``: colon-separated absolute directories an ML engineer may register
+    existing model directories from (in place). Empty: only ``ARTIFACT_ROOT`` (see
+    ``training.model_registration.model_roots``)."""
+    roots = [part for part in value.split(":") if part.strip()]
+    for part in roots:
+        if not Path(part).is_absolute():
+            raise ImproperlyConfigured(f"PREFLAB_MODEL_ROOTS: {part!r} is not an absolute path.")
+    return [Path(part).resolve() for part in roots]
+
+
+PREFLAB_MODEL_ROOTS = _model_roots(os.environ.get("PREFLAB_MODEL_ROOTS", ""))
+
 # --- Django REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

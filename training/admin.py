@@ -9,16 +9,32 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from preflab.errors import DomainError
-from training.models import ModelArtifact, TrainingRun
+from training.models import ModelArtifact, ModelRegistration, TrainingRun
 from training.reward_runs import check_reward_run, create_reward_run
 
 
 @admin.register(ModelArtifact)
 class ModelArtifactAdmin(admin.ModelAdmin[ModelArtifact]):
-    list_display = ["id", "name", "kind", "project", "size_bytes", "created_at"]
-    list_filter = ["kind", "project"]
+    list_display = ["id", "name", "kind", "origin", "project", "size_bytes", "created_at"]
+    list_filter = ["kind", "origin", "project"]
     search_fields = ["name", "path", "sha256"]
     raw_id_fields = ["parent", "dataset_export", "project"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ModelRegistration)
+class ModelRegistrationAdmin(admin.ModelAdmin[ModelRegistration]):
+    """Registrations of existing model directories (made through the API or register_model)."""
+
+    list_display = ["id", "path", "kind", "status", "project", "artifact", "created_at"]
+    list_filter = ["status", "kind", "project"]
+    search_fields = ["path", "name", "error"]
+    raw_id_fields = ["project", "artifact", "created_by"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.request import Request
@@ -16,13 +15,17 @@ from annotation.models import Project
 from annotation.permissions import IsProjectMLEngineer
 from preflab.errors import InvalidInputError, NotFoundError
 from training.generation_runs import create_generation_run
-from training.models import ModelArtifact, RunKind, RunMetric, TrainingRun
+from training.model_registration import request_registration
+from training.models import RunKind, RunMetric, TrainingRun
 from training.policy_runs import create_policy_run
 from training.reward_runs import create_reward_run
 from training.run_lifecycle import request_cancel
+from training.selectors import project_artifacts, project_registrations
 from training.serializers import (
     CreateRunSerializer,
     ModelArtifactSerializer,
+    ModelRegistrationSerializer,
+    RegisterModelSerializer,
     RunMetricSerializer,
     TrainingRunSerializer,
 )
@@ -128,7 +131,8 @@ class TrainingRunMetricsView(APIView):
 
 
 class ModelArtifactListView(APIView):
-    """The registry as this project sees it: its own artifacts and the shared base models."""
+    """The registry as this project sees it: its own artifacts (made by Preflab or registered
+    in place) and the shared base models. POST registers an existing model directory."""
 
     permission_classes = [IsProjectMLEngineer]
 
@@ -139,7 +143,59 @@ class ModelArtifactListView(APIView):
         ),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        artifacts = ModelArtifact.objects.filter(
-            Q(project_id=project_id) | Q(project__isnull=True)
-        )[:500]
+        artifacts = project_artifacts(project_id=project_id)[:500]
         return Response({"results": ModelArtifactSerializer(artifacts, many=True).data})
+
+    @extend_schema(
+        operation_id="projects_artifacts_register",
+        request=RegisterModelSerializer,
+        responses={202: ModelRegistrationSerializer},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        """Check where the directory is (400 with the reason) and queue its validation (202
+        with the pending registration; poll it for the outcome)."""
+        data = RegisterModelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = Project.objects.filter(pk=project_id).first()
+        if project is None:  # only a superuser gets here for a project that does not exist
+            raise NotFoundError("No such project.")
+        registration = request_registration(
+            project=project,
+            path=data.validated_data["path"],
+            kind=data.validated_data["kind"],
+            name=data.validated_data["name"],
+            user=request.user,
+        )
+        return Response(
+            ModelRegistrationSerializer(registration).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class ModelRegistrationListView(APIView):
+    """The project's latest model registrations, newest first."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(
+        operation_id="projects_artifact_registrations_list",
+        responses=inline_serializer(
+            "ModelRegistrationList", {"results": ModelRegistrationSerializer(many=True)}
+        ),
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        registrations = project_registrations(project_id=project_id)[:100]
+        return Response({"results": ModelRegistrationSerializer(registrations, many=True).data})
+
+
+class ModelRegistrationDetailView(APIView):
+    """One registration: pending, registered (with its artifact) or failed (with the reason)."""
+
+    permission_classes = [IsProjectMLEngineer]
+
+    @extend_schema(responses=ModelRegistrationSerializer)
+    def get(self, request: Request, project_id: int, registration_id: int) -> Response:
+        registration = project_registrations(project_id=project_id).filter(pk=registration_id)
+        found = registration.first()
+        if found is None:
+            raise NotFoundError("No such model registration in this project.")
+        return Response(ModelRegistrationSerializer(found).data)

@@ -1,8 +1,10 @@
 """Training domain: the model registry (artifacts), training runs and RLHF rounds.
 
-An artifact is a directory under ``ARTIFACT_ROOT`` that ``from_pretrained`` loads (tokenizer,
-policy, reward or value model). It is registered only when complete: written under a
-temporary name, then renamed into place (see ``training.registry``).
+An artifact is a directory that ``from_pretrained`` loads (tokenizer, policy, reward or value
+model). One made by Preflab lives under ``ARTIFACT_ROOT`` and is registered only when complete:
+written under a temporary name, then renamed into place (see ``training.registry``). One an ML
+engineer brings (``training.model_registration``) stays where it is, under one of
+``PREFLAB_MODEL_ROOTS``, and is referenced by its absolute path.
 """
 
 from __future__ import annotations
@@ -18,10 +20,28 @@ class ArtifactKind(models.TextChoices):
     VALUE = "value", "Value model"
 
 
+class ArtifactOrigin(models.TextChoices):
+    PREFLAB = "preflab", "Made by Preflab"
+    REGISTERED = "registered", "Registered from an existing directory"
+
+
 class ModelArtifact(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=ArtifactKind.choices)
-    path = models.CharField(max_length=500, unique=True, help_text="Relative to ARTIFACT_ROOT.")
+    path = models.CharField(
+        max_length=1024,
+        unique=True,
+        help_text="Relative to ARTIFACT_ROOT (made by Preflab), or absolute (registered in place).",
+    )
+    origin = models.CharField(
+        max_length=12, choices=ArtifactOrigin.choices, default=ArtifactOrigin.PREFLAB
+    )
+    model_info = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What validation recorded of a registered directory "
+        "(training.model_registration.ModelInfo); empty for Preflab's own artifacts.",
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -264,3 +284,46 @@ class RLHFRound(models.Model):
 
     def __str__(self) -> str:
         return f"round {self.number} of project {self.project_id} ({self.status})"
+
+
+class RegistrationStatus(models.TextChoices):
+    PENDING = "pending", "Pending validation"
+    REGISTERED = "registered", "Registered"
+    FAILED = "failed", "Failed"
+
+
+class ModelRegistration(models.Model):
+    """An ML engineer's request to register an existing model directory in place. The request
+    checks where the directory is; a task validates what it holds and, on success, creates
+    (or finds) the artifact."""
+
+    project = models.ForeignKey(
+        "annotation.Project", on_delete=models.CASCADE, related_name="model_registrations"
+    )
+    path = models.CharField(max_length=1024, help_text="Absolute real path of the directory.")
+    kind = models.CharField(max_length=10, choices=ArtifactKind.choices)
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=12, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING
+    )
+    error = models.TextField(blank=True, help_text="Why validation refused the directory.")
+    info = models.JSONField(default=dict, blank=True, help_text="The recorded ModelInfo.")
+    artifact = models.ForeignKey(
+        ModelArtifact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="registrations",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "status"])]
+
+    def __str__(self) -> str:
+        return f"registration {self.pk} of {self.path} ({self.status})"

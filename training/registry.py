@@ -5,6 +5,9 @@ registry hashes it, renames it into ``ARTIFACT_ROOT/models/<kind>/<name>-<short 
 ``rename`` (atomic on one filesystem) and then records the row. A crash before the rename
 leaves no registered artifact; a crash after it leaves a directory without a row, which a
 second registration of the same content reuses.
+
+A model directory an ML engineer already has is registered in place instead (no copy, an
+absolute path): see ``training.model_registration``.
 """
 
 from __future__ import annotations
@@ -89,4 +92,8 @@ def register_artifact(
 
 
 def artifact_dir(artifact: ModelArtifact) -> Path:
-    return Path(settings.ARTIFACT_ROOT) / artifact.path
+    """The artifact's directory: under ``ARTIFACT_ROOT`` for Preflab's own artifacts (a relative
+    path), or where it was registered in place (an absolute path). Every reader of an
+    artifact's files goes through here."""
+    path = Path(artifact.path)
+    return path if path.is_absolute() else Path(settings.ARTIFACT_ROOT) / path

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from training.models import RunKind
+from training.models import ArtifactKind, ArtifactOrigin, RegistrationStatus, RunKind
 
 
 class CreateRunSerializer(serializers.Serializer[Any]):
@@ -73,14 +73,61 @@ class ModelArtifactSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.CharField()
-    path = serializers.CharField()
+    path = serializers.CharField(
+        help_text="Relative to ARTIFACT_ROOT, or absolute for a model registered in place."
+    )
+    origin = serializers.ChoiceField(
+        choices=ArtifactOrigin.choices,
+        help_text="preflab: made by Preflab; registered: an existing directory brought in.",
+    )
     parent_id = serializers.IntegerField(allow_null=True)
     project_id = serializers.IntegerField(allow_null=True)
     dataset_export_id = serializers.IntegerField(allow_null=True)
     metrics = serializers.JSONField()
+    model_info = serializers.JSONField(
+        help_text="What validation recorded of a registered directory (empty otherwise)."
+    )
     size_bytes = serializers.IntegerField()
     sha256 = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class RegisterModelSerializer(serializers.Serializer[Any]):
+    """An existing model directory to register in place."""
+
+    path = serializers.CharField(
+        max_length=1024,
+        trim_whitespace=False,
+        help_text="Absolute path of the directory, inside one of PREFLAB_MODEL_ROOTS.",
+    )
+    kind = serializers.ChoiceField(
+        choices=[
+            (k.value, k.label)
+            for k in (ArtifactKind.POLICY, ArtifactKind.REWARD, ArtifactKind.TOKENIZER)
+        ],
+        help_text="reward: one model or a Preflab ensemble directory (preflab_ensemble.json).",
+    )
+    name = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Default: the directory's name.",
+    )
+
+
+class ModelRegistrationSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    project_id = serializers.IntegerField()
+    path = serializers.CharField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=RegistrationStatus.choices)
+    error = serializers.CharField(allow_blank=True)
+    info = serializers.JSONField()
+    artifact_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class RunMetricSerializer(serializers.Serializer[Any]):

@@ -50,3 +50,21 @@ def watchdog() -> dict[str, list[int]]:
     from training.run_lifecycle import reap_stalled_runs
 
     return reap_stalled_runs() | {"rounds": advance_active_rounds()}
+
+
+@shared_task(name="training.validate_model_registration", acks_late=True)
+def validate_model_registration(registration_id: int) -> dict[str, object]:
+    """Validate a model directory an ML engineer registers in place (configs, tokenizer,
+    safetensors headers, digest; never the weights) and create its artifact."""
+    from preflab.errors import NotFoundError
+    from training.model_registration import validate_registration
+
+    try:
+        registration = validate_registration(registration_id)
+    except NotFoundError:  # deleted with its project before a worker got to it
+        return {"registration_id": registration_id, "status": "missing", "artifact_id": None}
+    return {
+        "registration_id": registration.pk,
+        "status": registration.status,
+        "artifact_id": registration.artifact_id,
+    }

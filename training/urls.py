@@ -17,6 +17,16 @@ urlpatterns = [
         name="project-artifacts",
     ),
     path(
+        "projects/<id:project_id>/artifact-registrations/",
+        api.ModelRegistrationListView.as_view(),
+        name="artifact-registrations",
+    ),
+    path(
+        "projects/<id:project_id>/artifact-registrations/<id:registration_id>/",
+        api.ModelRegistrationDetailView.as_view(),
+        name="artifact-registration",
+    ),
+    path(
         "projects/<id:project_id>/artifacts/<id:artifact_id>/lineage/",
         rounds_api.ArtifactLineageView.as_view(),
         name="artifact-lineage",

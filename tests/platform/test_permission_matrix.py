@@ -21,7 +21,14 @@ from annotation.models import Project
 from annotation.roles import Role
 from annotation.services import create_project, exclude_annotator, set_membership
 from tests.annotation.factories import seed_pairs
-from training.models import ArtifactKind, ModelArtifact, RLHFRound, RunKind, TrainingRun
+from training.models import (
+    ArtifactKind,
+    ModelArtifact,
+    ModelRegistration,
+    RLHFRound,
+    RunKind,
+    TrainingRun,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +89,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/training-runs/<id:run_id>/cancel/", "post"): ML,
     ("api/projects/<id:project_id>/training-runs/<id:run_id>/metrics/", "get"): ML,
     ("api/projects/<id:project_id>/artifacts/", "get"): ML,
+    ("api/projects/<id:project_id>/artifacts/", "post"): ML,  # register a model directory
+    ("api/projects/<id:project_id>/artifact-registrations/", "get"): ML,
+    ("api/projects/<id:project_id>/artifact-registrations/<id:registration_id>/", "get"): ML,
     ("api/projects/<id:project_id>/artifacts/<id:artifact_id>/lineage/", "get"): ML,
     ("api/projects/<id:project_id>/rounds/", "get"): ML,
     ("api/projects/<id:project_id>/rounds/", "post"): ML,
@@ -200,8 +210,12 @@ class World:
             reward_base=artifact,
             created_by=self.users["superuser"],
         )
+        registration = ModelRegistration.objects.create(
+            project=project, path=f"/models/{tag}", kind=ArtifactKind.POLICY, name=tag
+        )
         return {
             "project_id": project.id,
+            "registration_id": registration.id,
             "assignment_id": open_lease.id,
             "exclusion_id": exclusion.id,
             "export_id": export.id,

@@ -1,11 +1,12 @@
-import { useCallback, useMemo } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { Link } from "react-router-dom";
 import { formatCount } from "../quality/format";
 import { consoleHref, LoadError, Loading, ObjectLink, StatusBadge, useSelection } from "./common";
 import { consoleApi } from "./consoleApi";
 import { formatBytes, formatWhen } from "./format";
-import type { Artifact, Lineage } from "./types";
-import { useLoad } from "./useLoad";
+import { RegisterModelForm } from "./RegisterModelForm";
+import type { Artifact, Lineage, ModelInfo, ModelRegistration } from "./types";
+import { POLL_INTERVAL_MS, useLoad } from "./useLoad";
 
 function ArtifactTable({ artifacts, selectedId }: { artifacts: Artifact[]; selectedId: number | null }) {
   return (
@@ -32,6 +33,7 @@ function ArtifactTable({ artifacts, selectedId }: { artifacts: Artifact[]; selec
                   </Link>{" "}
                   <span className="cell-note">#{artifact.id}</span>
                   {artifact.project_id === null && <span className="cell-note"> · shared</span>}
+                  {artifact.origin === "registered" && <span className="cell-note"> · registered</span>}
                 </th>
                 <td>{artifact.kind}</td>
                 <td>{formatWhen(artifact.created_at)}</td>
@@ -128,6 +130,44 @@ function LineageView({ lineage }: { lineage: Lineage }) {
   );
 }
 
+function isModelInfo(info: Artifact["model_info"]): info is ModelInfo {
+  return "sha256" in info;
+}
+
+function yesNo(value: boolean): string {
+  return value ? "yes" : "no";
+}
+
+/** What validation recorded of a model registered from an existing directory. */
+function RecordedInfo({ artifact }: { artifact: Artifact }) {
+  const info = artifact.model_info;
+  if (artifact.origin !== "registered" || !isModelInfo(info)) return null;
+  const rows: [string, string][] = [
+    ["Directory", artifact.path],
+    ["Architecture", info.architecture ?? "—"],
+    ["Parameters", info.parameter_count === null ? "—" : formatCount(info.parameter_count)],
+    ["Dtype", info.dtype ? `${info.dtype} (from ${info.dtype_source})` : "—"],
+    ["Vocabulary", formatCount(info.vocab_size)],
+    ["Chat template", yesNo(info.has_chat_template)],
+    ["Pad token", info.has_pad_token ? "yes" : "no (pads with EOS)"],
+    ["EOS token", info.eos_token ?? "—"],
+  ];
+  if (info.ensemble_members) rows.push(["Ensemble members", info.ensemble_members.join(", ")]);
+  return (
+    <section aria-label="Registered model" data-testid="recorded-info">
+      <p className="muted">Registered from an existing directory (used in place).</p>
+      <dl className="lineage">
+        {rows.map(([label, value]) => (
+          <div key={label}>
+            <dt>{label}</dt>
+            <dd>{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
+}
+
 function LineagePanel({ projectId, artifactId }: { projectId: number; artifactId: number }) {
   const load = useCallback((signal: AbortSignal) => consoleApi.lineage(projectId, artifactId, signal), [projectId, artifactId]);
   const { state, reload } = useLoad(load);
@@ -151,6 +191,7 @@ function LineagePanel({ projectId, artifactId }: { projectId: number; artifactId
               </>
             )}
           </p>
+          <RecordedInfo artifact={state.data.artifact} />
           <LineageView lineage={state.data} />
         </>
       )}
@@ -158,15 +199,39 @@ function LineagePanel({ projectId, artifactId }: { projectId: number; artifactId
   );
 }
 
-/** The model registry: the project's artifacts and the shared base models, with lineage. */
-export function ModelsTab({ projectId }: { projectId: number }) {
+/** The model registry: the project's artifacts and the shared base models, with lineage, and
+ * "Register a model" for an existing directory (validated in the background). */
+export function ModelsTab({ projectId, pollIntervalMs = POLL_INTERVAL_MS }: { projectId: number; pollIntervalMs?: number }) {
   const [selected] = useSelection("model");
+  const [formOpen, setFormOpen] = useState(false);
   const load = useCallback((signal: AbortSignal) => consoleApi.artifacts(projectId, signal), [projectId]);
   const { state, reload } = useLoad(load);
   const artifacts = useMemo(() => (state.status === "loaded" ? [...state.data].sort((a, b) => b.id - a.id) : []), [state]);
+  const onRegistered = useCallback(
+    (registration: ModelRegistration) => {
+      if (registration.status === "registered") reload();
+    },
+    [reload],
+  );
 
   return (
     <div className="console-tab models-tab">
+      <div className="console-toolbar">
+        <p className="muted console-toolbar-text">Models made by Preflab and models registered from existing directories.</p>
+        {!formOpen && (
+          <button type="button" className="button" onClick={() => setFormOpen(true)}>
+            Register a model
+          </button>
+        )}
+      </div>
+      {formOpen && (
+        <RegisterModelForm
+          projectId={projectId}
+          onRegistered={onRegistered}
+          onClose={() => setFormOpen(false)}
+          pollIntervalMs={pollIntervalMs}
+        />
+      )}
       {state.status === "loading" && <Loading>Loading models…</Loading>}
       {state.status === "error" && <LoadError error={state.error} onRetry={reload} />}
       {state.status === "loaded" && artifacts.length === 0 && (

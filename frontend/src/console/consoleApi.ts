@@ -8,6 +8,8 @@ import type {
   ExportRequest,
   Lineage,
   MetricRow,
+  ModelRegistration,
+  RegisterModelBody,
   Round,
   RoundDefaults,
   StartRoundBody,
@@ -77,6 +79,15 @@ export const consoleApi = {
 
   artifacts(projectId: number, signal?: AbortSignal): Promise<Artifact[]> {
     return list<Artifact>(`${base(projectId)}/artifacts/`, signal);
+  },
+
+  /** 202 with the pending registration (validated by a task); 400 with the reason for a bad path. */
+  registerModel(projectId: number, body: RegisterModelBody): Promise<ModelRegistration> {
+    return request<ModelRegistration>(`${base(projectId)}/artifacts/`, { method: "POST", body });
+  },
+
+  registration(projectId: number, registrationId: number, signal?: AbortSignal): Promise<ModelRegistration> {
+    return request<ModelRegistration>(`${base(projectId)}/artifact-registrations/${registrationId}/`, { signal });
   },
 
   lineage(projectId: number, artifactId: number, signal?: AbortSignal): Promise<Lineage> {

@@ -115,16 +115,67 @@ export interface MetricRow {
 }
 
 export type ArtifactKind = "tokenizer" | "policy" | "reward" | "value";
+export type RegistrableKind = "policy" | "reward" | "tokenizer";
+export type RegistrationStatus = "pending" | "registered" | "failed";
+
+/** POST /api/projects/{id}/artifacts/ — an existing model directory to register in place. */
+export interface RegisterModelBody {
+  path: string;
+  kind: RegistrableKind;
+  name?: string;
+}
+
+export interface ModelRegistration {
+  id: number;
+  project_id: number;
+  path: string;
+  kind: RegistrableKind;
+  name: string;
+  status: RegistrationStatus;
+  /** Why validation refused the directory (failed). */
+  error: string;
+  info: ModelInfo | Record<string, never>;
+  artifact_id: number | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** "preflab": made by Preflab's training code; "registered": an existing directory brought in. */
+export type ArtifactOrigin = "preflab" | "registered";
+
+/** What validation recorded of a registered model directory (training.model_registration.ModelInfo). */
+export interface ModelInfo {
+  kind: RegistrableKind;
+  architecture: string | null;
+  model_type: string | null;
+  parameter_count: number | null;
+  dtype: string | null;
+  dtype_source: "safetensors" | "config" | "none";
+  weights_format: "safetensors" | "pytorch" | null;
+  num_labels: number | null;
+  ensemble_members: string[] | null;
+  vocab_size: number;
+  config_vocab_size: number | null;
+  has_chat_template: boolean;
+  has_pad_token: boolean;
+  eos_token: string | null;
+  sha256: string;
+  size_bytes: number;
+}
 
 export interface Artifact {
   id: number;
   name: string;
   kind: ArtifactKind;
+  /** Relative to the artifact root, or absolute for a model registered in place. */
   path: string;
+  origin: ArtifactOrigin;
   parent_id: number | null;
   project_id: number | null;
   dataset_export_id: number | null;
   metrics: Record<string, unknown>;
+  /** Empty for Preflab's own artifacts. */
+  model_info: ModelInfo | Record<string, never>;
   size_bytes: number;
   sha256: string;
   created_at: string;
