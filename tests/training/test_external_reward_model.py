@@ -89,14 +89,17 @@ def scores_in_training(trainer: Any, rows: list[list[int]]) -> list[float]:
     return values
 
 
+@pytest.mark.django_db
 def test_an_externally_trained_reward_model_scores_inside_ppo_as_in_training(
-    tmp_path: Path,
+    tmp_path: Path, settings: Any
 ) -> None:
     from training.ml.ppo import PPOTrainer, parse_ppo_config
 
     policy = build_family_model(LLAMA3, tmp_path / "policy")
     trainer = train_externally(policy, tmp_path)
-    policy_dir, reward_dir = register_both(policy, tmp_path / "reward")
+    settings.PREFLAB_MODEL_ROOTS = [tmp_path]
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    policy_dir, reward_dir = register(policy, "policy"), register(tmp_path / "reward", "reward")
 
     config = parse_ppo_config(
         {"total_episodes": 16, "batch_size": 16, "mini_batch_size": 16, "max_new_tokens": 8}
@@ -127,5 +130,22 @@ def test_an_externally_trained_reward_model_scores_inside_ppo_as_in_training(
     assert scored == pytest.approx(scores_in_training(trainer, seen), abs=1e-5)
 
 
-def register_both(policy: Path, reward: Path) -> tuple[Path, Path]:
-    return policy, reward
+def register(folder: Path, kind: str) -> Path:
+    """Registered as a team would (``manage.py register_model``); the artifact's directory."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from annotation.services import create_project
+    from training.models import ModelArtifact
+    from training.registry import artifact_dir
+
+    project = create_project(name=f"byo {kind}", overlap_k=1)
+    out = io.StringIO()
+    call_command(
+        "register_model", str(folder), "--kind", kind, "--project", str(project.id), stdout=out
+    )
+    artifact = ModelArtifact.objects.get(pk=json.loads(out.getvalue())["artifact"])
+    assert artifact.origin == "registered" and artifact_dir(artifact) == folder.resolve()
+    return artifact_dir(artifact)
