@@ -291,3 +291,21 @@ def test_no_object_of_another_project_is_reachable_by_id(world: World, role: str
         if status != 404:
             wrong.append(f"{method.upper()} {url}: {status}, expected 404")
     assert wrong == [], "\n".join(wrong)
+
+
+def test_a_superuser_naming_a_project_that_does_not_exist_gets_404(world: World) -> None:
+    """Superusers pass every role check without a membership: a missing project must still
+    answer 404 on every project route, never an error from a view's lookup."""
+    client = Client()
+    client.force_login(world.users["superuser"])
+    mine = world.ids["mine"]
+    missing = mine["project_id"] + 10_000
+    wrong = []
+    for (route, method), allowed in sorted(MATRIX.items()):
+        if "superuser" not in allowed or "<id:project_id>" not in route:
+            continue
+        url = url_for(route, mine | {"project_id": missing}, missing)
+        status = call(client, route, method, url)
+        if status != 404:
+            wrong.append(f"{method.upper()} {url}: {status}, expected 404")
+    assert wrong == [], "\n".join(wrong)
