@@ -49,6 +49,24 @@ class NotAnAnnotator(ForbiddenError):
     code = "not_an_annotator"
 
 
+class AnnotatorExcluded(ForbiddenError):
+    """An excluded annotator takes no more items (their votes would fill others' slots)."""
+
+    code = "annotator_excluded"
+
+
+def release_leases(*, project_id: int, annotator_id: int, now: datetime | None = None) -> int:
+    """Expire an annotator's live leases in a project; their slots become free."""
+    rows = list(
+        Assignment.objects.select_for_update()
+        .filter(project_id=project_id, annotator_id=annotator_id, status=AssignmentStatus.ACTIVE)
+        .values_list("id", "comparison_id")
+    )
+    if rows:
+        _expire_rows(rows, now or timezone.now())
+    return len(rows)
+
+
 class LeaseExpired(ConflictError):
     code = "lease_expired"
 
@@ -106,7 +124,11 @@ def lease_next(
     member = sql.fetchone(sql.MEMBERSHIP_FOR_UPDATE + sql.lock_clause("m"), [project_id, user.pk])
     if member is None or member[0] != Role.ANNOTATOR:
         raise NotAnAnnotator("Only the project's annotators take items from its queue.")
-    scheme = sql.scheme_from(member[1:])
+    if member[1]:
+        raise AnnotatorExcluded(
+            "A project admin excluded you from this project's queue; ask them to revoke it."
+        )
+    scheme = sql.scheme_from(member[2:])
     excluded = set(exclude)
 
     live = [
@@ -326,6 +348,10 @@ def submit_judgment(
         return _stored_judgment(existing_id), False
     if status == AssignmentStatus.SKIPPED:
         raise LeaseClosed("You skipped this comparison; it can no longer be judged.")
+    if row[13]:
+        raise AnnotatorExcluded(
+            "A project admin excluded you from this project's queue; ask them to revoke it."
+        )
     validate_judgment(scheme, data)
 
     if status == AssignmentStatus.ACTIVE:

@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from annotation.models import (
+    AnnotatorExclusion,
     Assignment,
     Comparison,
     Judgment,
@@ -26,6 +27,7 @@ from annotation.models import (
 )
 
 T_ASSIGNMENT = Assignment._meta.db_table
+T_EXCLUSION = AnnotatorExclusion._meta.db_table
 T_COMPARISON = Comparison._meta.db_table
 T_JUDGMENT = Judgment._meta.db_table
 T_MEMBERSHIP = ProjectMembership._meta.db_table
@@ -126,8 +128,11 @@ def execute(sql: str, params: list[Any]) -> int:
 
 # --- next --------------------------------------------------------------------------------------
 
+# The member's role, whether an admin excluded them (an active exclusion row), then the scheme.
 MEMBERSHIP_FOR_UPDATE = (
-    f"SELECT m.role, {SCHEME_COLUMNS} FROM {T_MEMBERSHIP} m "
+    f"SELECT m.role, EXISTS (SELECT 1 FROM {T_EXCLUSION} e WHERE e.project_id = m.project_id "
+    "AND e.annotator_id = m.user_id AND e.revoked_at IS NULL), "
+    f"{SCHEME_COLUMNS} FROM {T_MEMBERSHIP} m "
     f"JOIN {T_PROJECT} p ON p.id = m.project_id WHERE m.project_id = %s AND m.user_id = %s"
 )
 
@@ -175,7 +180,9 @@ LEASE_CONTENT = (
 
 OWN_LEASE_FOR_UPDATE = (
     "SELECT a.id, a.status, a.swapped, a.comparison_id, a.expires_at, "
-    f"{SCHEME_COLUMNS}, j.id "
+    f"{SCHEME_COLUMNS}, j.id, "
+    f"EXISTS (SELECT 1 FROM {T_EXCLUSION} e WHERE e.project_id = a.project_id "
+    "AND e.annotator_id = a.annotator_id AND e.revoked_at IS NULL) "
     f"FROM {T_ASSIGNMENT} a JOIN {T_PROJECT} p ON p.id = a.project_id "
     f"JOIN {T_MEMBERSHIP} m ON m.project_id = a.project_id AND m.user_id = a.annotator_id "
     "AND m.role = 'annotator' "

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from annotation import queue
 from annotation.models import AnnotatorExclusion, Judgment, Project, ProjectMembership
 from annotation.roles import Role
 from preflab.errors import ConflictError, InvalidInputError, NotFoundError
@@ -43,7 +44,8 @@ class AlreadyExcluded(ConflictError):
 def exclude_annotator(
     *, project: Project, annotator_id: int, reason: str, by: Any
 ) -> AnnotatorExclusion:
-    """Leave an annotator's judgments out of consensus and exports (audited, reversible)."""
+    """Leave an annotator's judgments out of consensus and exports (audited, reversible),
+    and stop their queue: their live leases are released and they take no new items."""
     if not reason.strip():
         raise InvalidInputError("A reason is required.", extra={"fields": {"reason": "required"}})
     is_annotator = (
@@ -56,9 +58,12 @@ def exclude_annotator(
         project=project, annotator_id=annotator_id, revoked_at__isnull=True
     ).exists():
         raise AlreadyExcluded("This annotator is already excluded.")
-    return AnnotatorExclusion.objects.create(
+    exclusion = AnnotatorExclusion.objects.create(
         project=project, annotator_id=annotator_id, reason=reason.strip(), created_by=by
     )
+    # the leases they hold go back to the queue: an excluded vote would take a slot for good
+    queue.release_leases(project_id=project.pk, annotator_id=annotator_id)
+    return exclusion
 
 
 @transaction.atomic

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from annotation import queue
-from annotation.models import AnnotatorExclusion, Project, QualitySnapshot
+from annotation.models import AnnotatorExclusion, Comparison, Judgment, Project, QualitySnapshot
 from annotation.quality import projects_needing_recompute, recompute_quality
 from annotation.roles import Role
 from annotation.services import set_membership
@@ -275,3 +275,44 @@ def test_a_recompute_that_could_not_be_queued_does_not_block_the_next(
         tasks.enqueue_quality_recompute(project.id)
     monkeypatch.setattr(tasks.recompute_quality, "apply_async", lambda args, task_id: None)
     assert tasks.enqueue_quality_recompute(project.id)[1]
+
+
+def test_an_excluded_annotator_takes_no_items_and_their_leases_go_back(
+    project: Project, make_user: Any, project_admin: Any, client: Client
+) -> None:
+    seed_pairs(project, 4)
+    careless, careful = make_user("careless"), make_user("careful")
+    for user in (careless, careful):
+        set_membership(project=project, user=user, role=Role.ANNOTATOR)
+    held = queue.lease_next(project_id=project.id, user=careless)
+    assert held is not None
+    slots = Comparison.objects.get(pk=held.comparison_id).lease_count
+    client.force_login(project_admin)
+    created = client.post(
+        f"/api/projects/{project.id}/exclusions/",
+        {"annotator_id": careless.id, "reason": "random clicks"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    # the lease they held is back in the queue, its slot free for someone else
+    assert Comparison.objects.get(pk=held.comparison_id).lease_count == slots - 1
+    client.force_login(careless)
+    refused = client.post(f"/api/projects/{project.id}/queue/next/", {}, "application/json")
+    assert refused.status_code == 403 and refused.json()["code"] == "annotator_excluded"
+    submit = client.post(
+        f"/api/projects/{project.id}/assignments/{held.id}/submit/",
+        {"choice": "left", "strength": 3},
+        content_type="application/json",
+    )
+    assert submit.status_code == 403 and submit.json()["code"] == "annotator_excluded"
+    assert not Judgment.objects.filter(annotator=careless).exists()
+    # others still get every item, and a revoked exclusion opens the queue again
+    assert queue.lease_next(project_id=project.id, user=careful) is not None
+    client.force_login(project_admin)
+    revoked = client.post(
+        f"/api/projects/{project.id}/exclusions/{created.json()['id']}/revoke/",
+        {"reason": "retrained"},
+        content_type="application/json",
+    )
+    assert revoked.status_code == 200
+    assert queue.lease_next(project_id=project.id, user=careless) is not None
