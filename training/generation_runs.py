@@ -14,7 +14,7 @@ from training import generation
 from training.ml.generation import parse_sampling_config
 from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
 from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
-from training.run_lifecycle import enqueue_on_commit, execute, finish_succeeded
+from training.run_lifecycle import RunAttempt, enqueue_on_commit, execute, finish_succeeded
 
 RUN_OPTIONS = ("sampling", "pairing", "pairs_per_prompt", "round_number", "batch_name")
 
@@ -103,11 +103,13 @@ def execute_generation_run(run_id: int) -> TrainingRun:
     return execute(run_id, _generate)
 
 
-def _generate(run: TrainingRun) -> TrainingRun:
+def _generate(attempt: RunAttempt) -> TrainingRun:
+    run = attempt.run
     options = _options(run.config)
 
-    def succeed(report: generation.GenerationReport) -> None:  # in the batch's transaction
-        finish_succeeded(run, metrics=report.as_dict(), output_batch_id=report.batch_id)
+    def succeed(report: generation.GenerationReport) -> None:
+        # In the batch's transaction: a stale attempt (StaleAttempt) rolls its batch back.
+        finish_succeeded(attempt, metrics=report.as_dict(), output_batch_id=report.batch_id)
 
     generation.generate_batch(
         project=run.project,
