@@ -218,8 +218,8 @@ class Heartbeat:
                 if attempt.owned().filter(cancel_requested=True).exists():
                     attempt.cancel_seen.set()
                 return True
-            exists = TrainingRun.objects.filter(pk=attempt.run_id).exists()
-            if not exists:  # deleted, or not visible to this thread's connection yet
+            row = TrainingRun.objects.filter(pk=attempt.run_id).values("status", "attempts").first()
+            if row is None:  # deleted, or not visible to this thread's connection yet
                 return True
             reason = attempt.describe_loss()
         except DatabaseError:
@@ -231,9 +231,11 @@ class Heartbeat:
             )
             return True
         attempt.lost.set()
-        if self._stop.is_set():  # the attempt is ending: it finished the run itself
-            return False
-        logger.warning(
+        # finished by this attempt as it ends: not worth a warning (a run failed by the
+        # watchdog has its error on record)
+        ended = row["attempts"] == attempt.number and row["status"] in TERMINAL_STATUSES
+        log = logger.info if ended or self._stop.is_set() else logger.warning
+        log(
             "Run %s attempt %s: heartbeat stopped, %s; the attempt stops at its next step.",
             attempt.run_id,
             attempt.number,
