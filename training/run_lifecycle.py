@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from preflab.errors import ConflictError
@@ -93,7 +94,7 @@ def heartbeat_fresh(run: TrainingRun) -> bool:
 def heartbeat_interval() -> float:
     """Seconds between two beats of a working run: ``PREFLAB_RUN_HEARTBEAT_INTERVAL``, or a
     third of the timeout when that is 0 (so two beats can be lost before the watchdog acts)."""
-    interval = float(getattr(settings, "PREFLAB_RUN_HEARTBEAT_INTERVAL", 0) or 0)
+    interval = float(settings.PREFLAB_RUN_HEARTBEAT_INTERVAL)
     return interval if interval > 0 else settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT / 3
 
 
@@ -117,7 +118,7 @@ class RunAttempt:
     def run_id(self) -> int:
         return int(self.run.pk)
 
-    def owned(self) -> Any:
+    def owned(self) -> QuerySet[TrainingRun]:
         """The run's row, as a queryset, while this attempt still owns it."""
         return TrainingRun.objects.filter(
             pk=self.run_id, attempts=self.number, status=RunStatus.RUNNING
