@@ -313,6 +313,9 @@ PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", str(2 
 PREFLAB_QUALITY_RECOMPUTE_EVERY = int(os.environ.get("PREFLAB_QUALITY_RECOMPUTE_EVERY", "200"))
 PREFLAB_EXPORT_SYNC_MAX = int(os.environ.get("PREFLAB_EXPORT_SYNC_MAX", "20000"))
 PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOUT", "300"))
+# Seconds between two heartbeats of a working run (a background thread); 0: a third of the
+# timeout above.
+PREFLAB_RUN_HEARTBEAT_INTERVAL = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_INTERVAL", "0"))
 # Per-user limit of authenticated API requests (fixed window, in the cache); "" turns it off.
 PREFLAB_API_RATE = os.environ.get("PREFLAB_API_RATE", "6000/min")
 # Lifetime of a new API token in seconds (0: never expires); 30 days by default.

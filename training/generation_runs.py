@@ -15,7 +15,7 @@ from training.ml.generation import parse_sampling_config
 from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
 from training.round_gates import parse_gates
 from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
-from training.run_lifecycle import enqueue_on_commit, execute, finish_succeeded
+from training.run_lifecycle import RunAttempt, enqueue_on_commit, execute, finish_succeeded
 
 RUN_OPTIONS = (
     "sampling",
@@ -115,11 +115,13 @@ def execute_generation_run(run_id: int) -> TrainingRun:
     return execute(run_id, _generate)
 
 
-def _generate(run: TrainingRun) -> TrainingRun:
+def _generate(attempt: RunAttempt) -> TrainingRun:
+    run = attempt.run
     options = _options(run.config)
 
-    def succeed(report: generation.GenerationReport) -> None:  # in the batch's transaction
-        finish_succeeded(run, metrics=report.as_dict(), output_batch_id=report.batch_id)
+    def succeed(report: generation.GenerationReport) -> None:
+        # In the batch's transaction: a stale attempt (StaleAttempt) rolls its batch back.
+        finish_succeeded(attempt, metrics=report.as_dict(), output_batch_id=report.batch_id)
 
     try:
         generation.generate_batch(

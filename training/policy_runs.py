@@ -5,6 +5,7 @@ validated config, a worker on the gpu queue, streamed metrics, cancel, a registe
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ from training.run_inputs import (
     succeeded_export,
 )
 from training.run_lifecycle import (
+    RunAttempt,
     RunCallback,
     enqueue_on_commit,
     execute,
@@ -97,11 +99,25 @@ def _prompts(run: TrainingRun) -> list[Any]:
     return [messages[i] for i in run.prompt_ids if i in messages]
 
 
-def _train(run: TrainingRun) -> TrainingRun:
+def _train(attempt: RunAttempt) -> TrainingRun:
+    run = attempt.run
+    out = staging_dir(f"{run.kind}-run-{run.pk}")
+    try:
+        metrics = _fit(attempt, out)
+        if finish_cancelled(attempt):
+            return run
+        summary = {k: v for k, v in metrics.items() if k != "history"}  # steps are in RunMetric
+        return finish_with_artifact(attempt, source=out, kind=ArtifactKind.POLICY, metrics=summary)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # registered, it was moved away: scratch only
+
+
+def _fit(attempt: RunAttempt, out: Path) -> dict[str, Any]:
+    """Train the run's policy into ``out``; its metrics (the per-step history included)."""
+    run = attempt.run
     parse = PARSERS[run.kind]
     config = parse(run.config)
-    callback = RunCallback(run.pk)
-    out = staging_dir(f"{run.kind}-run-{run.pk}")
+    callback = RunCallback(attempt)
     policy = artifact_dir(run.base_artifact)
     if run.kind == RunKind.DPO:
         export = run.dataset_export
@@ -129,7 +145,7 @@ def _train(run: TrainingRun) -> TrainingRun:
                 config=config,
                 on_step=callback.on_step,
                 checkpoint_dir=run_checkpoint_dir(run),
-                on_checkpoint=callback.flush_and_check,
+                on_checkpoint=callback.before_checkpoint,
             )
         else:
             prompts_file = run_work_dir(run) / "prompts.jsonl"
@@ -145,7 +161,4 @@ def _train(run: TrainingRun) -> TrainingRun:
                 checkpoint_dir=run_checkpoint_dir(run),
             )
     callback.flush_and_check()
-    if finish_cancelled(run):
-        return run
-    summary = {k: v for k, v in metrics.items() if k != "history"}  # steps are in RunMetric
-    return finish_with_artifact(run, source=out, kind=ArtifactKind.POLICY, metrics=summary)
+    return metrics

@@ -3,6 +3,7 @@ their last checkpoint) by a worker on the gpu queue."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
 from training.registry import artifact_dir, staging_dir
 from training.run_inputs import parsed_config, project_artifact, succeeded_export
 from training.run_lifecycle import (
+    RunAttempt,
     RunCallback,
     enqueue_on_commit,
     execute,
@@ -73,25 +75,29 @@ def execute_reward_run(run_id: int) -> TrainingRun:
     return execute(run_id, _train)
 
 
-def _train(run: TrainingRun) -> TrainingRun:
+def _train(attempt: RunAttempt) -> TrainingRun:
+    run = attempt.run
     export = run.dataset_export
     assert export is not None
     folder = Path(settings.ARTIFACT_ROOT) / export.path
     checkpoints = run_checkpoint_dir(run)
     checkpoints.mkdir(parents=True, exist_ok=True)
     out = staging_dir(f"reward-run-{run.pk}")
-    callback = RunCallback(run.pk)
-    config = parse_config(run.config)
-    train = train_reward_ensemble if config.ensemble_size > 1 else train_reward_model
-    metrics = train(
-        base=artifact_dir(run.base_artifact),
-        train_file=folder / "train.jsonl",
-        eval_file=folder / "test.jsonl" if export.test_rows else None,
-        out=out,
-        config=config,
-        callbacks=[callback.callback],
-        **({"checkpoint_dir": checkpoints} if config.ensemble_size == 1 else {}),
-    )
-    if finish_cancelled(run):
-        return run
-    return finish_with_artifact(run, source=out, kind=ArtifactKind.REWARD, metrics=metrics)
+    try:
+        callback = RunCallback(attempt)
+        config = parse_config(run.config)
+        train = train_reward_ensemble if config.ensemble_size > 1 else train_reward_model
+        metrics = train(
+            base=artifact_dir(run.base_artifact),
+            train_file=folder / "train.jsonl",
+            eval_file=folder / "test.jsonl" if export.test_rows else None,
+            out=out,
+            config=config,
+            callbacks=[callback.callback],
+            **({"checkpoint_dir": checkpoints} if config.ensemble_size == 1 else {}),
+        )
+        if finish_cancelled(attempt):
+            return run
+        return finish_with_artifact(attempt, source=out, kind=ArtifactKind.REWARD, metrics=metrics)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # registered, it was moved away: scratch only

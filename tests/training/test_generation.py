@@ -606,6 +606,63 @@ def test_a_generation_run_killed_after_writing_is_published_once(
     assert Batch.objects.filter(project=project, source=BatchSource.GENERATION).count() == 1
 
 
+@pytest.mark.django_db
+def test_a_generation_attempt_taken_over_meanwhile_publishes_no_batch(
+    setup: tuple[Project, list[Prompt]],
+    register: Callable[..., ModelArtifact],
+    make_user: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    """While attempt 1 generates, the watchdog re-queues the run and attempt 2 claims it:
+    attempt 1's batch is rolled back with its refused success; the run is attempt 2's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training.generation_runs import create_generation_run, execute_generation_run
+    from training.models import RunStatus
+    from training.run_lifecycle import claim_run, reap_stalled_runs
+
+    project, _ = setup
+    policy = register("policy", project=project)
+    fake = _fake_generator(["a", "b", "c"])
+    run = create_generation_run(
+        project=project,
+        base_artifact_id=policy.id,
+        config={"pairing": "random", "sampling": {"n": 3, "max_new_tokens": 4}},
+        user=make_user("engineer"),
+    )
+    before = _row_counts()
+    taken_over: list[Any] = []
+
+    def slow_generation_taken_over(*args: Any, **kwargs: Any) -> Any:
+        stale = timezone.now() - timedelta(seconds=settings.PREFLAB_RUN_HEARTBEAT_TIMEOUT + 5)
+        TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
+        assert reap_stalled_runs()["requeued"] == [run.pk]
+        second = claim_run(run.pk)  # another worker
+        assert second is not None and second.number == 2
+        taken_over.append(TrainingRun.objects.filter(pk=run.pk).values().get())
+        return fake(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(generation, "generate_candidates", slow_generation_taken_over)
+        left = execute_generation_run(run.pk)
+    assert left.status == RunStatus.RUNNING and left.attempts == 2
+    assert left.output_batch_id is None
+    assert _row_counts() == before  # the stale attempt's batch was not created
+    assert TrainingRun.objects.filter(pk=run.pk).values().get() == taken_over[0]
+
+    # the run's owner (here a third attempt, after a re-queue) publishes exactly one batch
+    monkeypatch.setattr(generation, "generate_candidates", fake)
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)  # the watchdog
+    done = execute_generation_run(run.pk)
+    assert done.status == RunStatus.SUCCEEDED and done.attempts == 3
+    assert [b.id for b in Batch.objects.filter(project=project, source=BatchSource.GENERATION)] == [
+        done.output_batch_id
+    ]
+
+
 @pytest.fixture
 def no_generation(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: Any, **kwargs: Any) -> None:

@@ -598,7 +598,7 @@ def train_ppo(
     config: PPOConfig,
     on_step: StepCallback | None = None,
     checkpoint_dir: Path | None = None,
-    on_checkpoint: Callable[[], object] | None = None,
+    on_checkpoint: Callable[[], bool | None] | None = None,
     device: str | None = None,
     monitors: Sequence[Monitor] = (),
 ) -> dict[str, Any]:
@@ -606,8 +606,10 @@ def train_ppo(
 
     With ``checkpoint_dir`` the run resumes from the last checkpoint there; ``on_checkpoint``
     is called just before each checkpoint is saved (a run writes its buffered metrics there,
-    so every step up to a checkpoint is on record when a worker is lost). ``on_step`` may
-    return True to stop early (a cancel); the policy trained so far is still saved.
+    so every step up to a checkpoint is on record when a worker is lost); when it returns
+    True the checkpoint is not saved and training stops (the run was taken over by another
+    worker). ``on_step`` may return True to stop early (a cancel); the policy trained so far
+    is still saved.
     """
     trainer = PPOTrainer(
         policy_dir=policy, reward_dir=reward, prompts=prompts, config=config, device=device
@@ -629,8 +631,9 @@ def train_ppo(
             and config.checkpoint_steps
             and (trainer.step % config.checkpoint_steps == 0)
         ):
-            if on_checkpoint is not None:
-                on_checkpoint()
+            if on_checkpoint is not None and on_checkpoint() is True:
+                stopped = True  # the run is no longer this process's: leave its checkpoints
+                break
             trainer.save_checkpoint(checkpoint_dir)
         if stop:
             stopped = True
