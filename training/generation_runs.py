@@ -136,6 +136,6 @@ def _generate(attempt: RunAttempt) -> TrainingRun:
         )
     except generation.SamplesDegenerate as exc:
         # on record for the round that waits on this run: which sample gates stopped it
-        TrainingRun.objects.filter(pk=run.pk).update(metrics=exc.extra)
+        attempt.owned().update(metrics=exc.extra)
         raise
     return run
