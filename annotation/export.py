@@ -206,7 +206,7 @@ def _stream_rows(
                     ]
                     decided = label in (ag.A, ag.B) and bool(agreeing)
                     margin = sum(margin_of[s] for s in agreeing) / len(agreeing) if decided else 0.0
-                    median_strength = sorted(agreeing)[len(agreeing) // 2] if decided else None
+                    median_strength = median_level(agreeing) if decided else None
                     counts["rows"] += 1
                     yield (
                         in_test_split(prompt_id, options.seed, options.test_fraction),
@@ -260,6 +260,17 @@ def _read_ahead(cursor: Any, size: int = 2000, depth: int = 4) -> Iterator[list[
             except queue.Empty:
                 pass
         thread.join()
+
+
+def median_level(levels: list[int]) -> int:
+    """The median strength level of the agreeing votes; with an even count, the mean of the
+    two middle levels rounded down (votes of 4 and 2 are a 3, "better": neither the strongest
+    vote nor the weakest speaks for both)."""
+    ordered = sorted(levels)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) // 2
 
 
 def _skip_reason(options: ExportOptions, votes: int, label: int, confidence: float) -> str:

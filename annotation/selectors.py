@@ -81,9 +81,9 @@ def annotator_progress(
 def quality_view(*, project_id: int) -> dict[str, Any]:
     """The latest quality snapshot and how many judgments arrived since."""
     snapshot = QualitySnapshot.objects.filter(project_id=project_id).first()
-    if snapshot is None:
-        has_any = Judgment.objects.filter(project_id=project_id).exists()
-        return {"computed_at": None, "stale": has_any, "new_judgments": 0, "data": None}
+    if snapshot is None:  # never computed: every judgment is new
+        total = Judgment.objects.filter(project_id=project_id).count()
+        return {"computed_at": None, "stale": total > 0, "new_judgments": total, "data": None}
     new = Judgment.objects.filter(project_id=project_id, id__gt=snapshot.last_judgment_id).count()
     return {
         "computed_at": snapshot.computed_at,

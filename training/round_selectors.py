@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min
+from django.db.models import Max, Min
 
 from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
 from training.models import ModelArtifact, RLHFRound, TrainingRun
@@ -80,35 +81,39 @@ def round_win_rate(r: RLHFRound) -> dict[str, Any] | None:
     }
 
 
-def export_comparison_ids(export: DatasetExport) -> list[int]:
-    """The comparisons an export's rows came from (its JSONL splits)."""
+def _export_rows(export: DatasetExport) -> Iterator[dict[str, Any]]:
     folder = Path(settings.ARTIFACT_ROOT) / export.path
-    ids: list[int] = []
     for name in ("train.jsonl", "test.jsonl"):
         path = folder / name
         if path.exists():
             with path.open("rb") as handle:
-                ids.extend(
-                    int(json.loads(line)["comparison_id"]) for line in handle if line.strip()
-                )
-    return ids
+                yield from (json.loads(line) for line in handle if line.strip())
 
 
-def export_judgments(export: DatasetExport) -> dict[str, Any]:
-    """The judgments behind an export: those of its comparisons inside its time window."""
-    filters = export.filters or {}
-    rows = Judgment.objects.filter(comparison_id__in=export_comparison_ids(export))
-    if filters.get("judged_after"):
-        rows = rows.filter(created_at__gte=filters["judged_after"])
-    if filters.get("judged_before"):
-        rows = rows.filter(created_at__lt=filters["judged_before"])
-    summary = rows.aggregate(
-        count=Count("id"),
-        annotators=Count("annotator", distinct=True),
-        first_at=Min("created_at"),
-        last_at=Max("created_at"),
-    )
-    return summary
+def export_comparison_ids(export: DatasetExport) -> list[int]:
+    """The comparisons an export's rows came from (its JSONL splits)."""
+    return [int(row["comparison_id"]) for row in _export_rows(export)]
+
+
+def export_judgments(export: DatasetExport, *, chunk: int = 2000) -> dict[str, Any]:
+    """The judgments behind an export: exactly those its rows were built from (each row
+    lists its ``judgment_ids``; annotators excluded at export time are not among them)."""
+    ids = sorted({int(j) for row in _export_rows(export) for j in row.get("judgment_ids", [])})
+    annotators: set[int] = set()
+    first_at = last_at = None
+    for start in range(0, len(ids), chunk):
+        part = Judgment.objects.filter(id__in=ids[start : start + chunk])
+        summary = part.aggregate(first=Min("created_at"), last=Max("created_at"))
+        annotators.update(part.values_list("annotator_id", flat=True).distinct())
+        if summary["first"] is not None:
+            first_at = summary["first"] if first_at is None else min(first_at, summary["first"])
+            last_at = summary["last"] if last_at is None else max(last_at, summary["last"])
+    return {
+        "count": len(ids),
+        "annotators": len(annotators),
+        "first_at": first_at,
+        "last_at": last_at,
+    }
 
 
 def artifact_lineage(artifact: ModelArtifact) -> dict[str, Any]:

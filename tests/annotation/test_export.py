@@ -362,3 +362,50 @@ def test_dawid_skene_consensus_export(
     assert rows and all(0.5 <= r["agreement"] <= 1.0 for r in rows)
     assert any(r["prompt_id"] == "p0" for r in rows)  # gold kept on request
     assert export.filters["consensus"] == "dawid_skene"
+
+
+def test_a_rows_strength_is_the_median_of_its_agreeing_votes(
+    project: Project, make_user: Any, project_admin: Any
+) -> None:
+    from annotation import queue
+
+    seed_pairs(project, 1)
+    for name, strength in (("strong", 4), ("slight", 2)):
+        user = make_user(name)
+        set_membership(project=project, user=user, role=Role.ANNOTATOR)
+        lease = queue.lease_next(project_id=project.id, user=user)
+        assert lease is not None
+        queue.submit_judgment(  # both prefer A, however the pair was shown
+            project_id=project.id,
+            assignment_id=lease.id,
+            user=user,
+            data=queue.JudgmentInput(
+                choice="right" if lease.swapped else "left", strength=strength
+            ),
+        )
+    margins = {"4": 3, "3": 2, "2": 1, "1": 0.5}
+    options = parse_export_options({"test_fraction": 0, "margins": margins})
+    export = create_export(project=project, options=options, user=project_admin)
+    [row] = rows_of(export, "train")
+    # votes of 4 ("significantly") and 2 ("slightly") make a 3 ("better"), not a 4
+    assert row["strength"] == 3 and row["margin"] == 2.0
+
+
+def test_lineage_counts_exactly_the_judgments_in_the_exports_rows(
+    judged: tuple[Project, list[Any]], project_admin: Any
+) -> None:
+    from annotation.models import Judgment
+    from training.round_selectors import export_judgments
+
+    project, users = judged
+    exclude_annotator(
+        project=project, annotator_id=users[3].id, reason="ties only", by=project_admin
+    )
+    export = create_export(project=project, options=parse_export_options({}), user=project_admin)
+    rows = rows_of(export, "train") + rows_of(export, "test")
+    in_rows = {j for r in rows for j in r["judgment_ids"]}
+    behind = export_judgments(export)
+    assert behind["count"] == len(in_rows) > 0
+    assert behind["annotators"] == 3  # the excluded annotator's judgments are not behind it
+    everything = Judgment.objects.filter(comparison_id__in=[r["comparison_id"] for r in rows])
+    assert everything.count() > behind["count"]  # what the window alone would have counted

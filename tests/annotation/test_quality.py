@@ -158,7 +158,10 @@ def test_quality_api_reads_the_snapshot_and_reports_staleness(
     client.force_login(project_admin)
     url = f"/api/projects/{project.id}/quality/"
     empty = client.get(url).json()
+    judged = Judgment.objects.filter(project=project).count()
+    # never computed: every judgment so far is new (not "stale — 0 new judgments")
     assert empty["data"] is None and empty["stale"] is True
+    assert empty["new_judgments"] == judged > 0
     recompute_quality(project_id=project.id)
     fresh = client.get(url).json()
     assert fresh["stale"] is False and fresh["data"]["summary"]["annotators"] == 4
