@@ -91,13 +91,22 @@ def previous_round(project: Project, number: int) -> RLHFRound | None:
 
 
 def next_base_policy(project: Project) -> ModelArtifact | None:
-    """The policy a new round starts from: the last published round's, else none."""
+    """The policy a new round starts from: the last published round's; before any round
+    published, the newest policy the project can use (its own or a shared one); else none."""
     last = (
         RLHFRound.objects.filter(project=project, status=RunStatus.SUCCEEDED)
         .order_by("-number")
         .first()
     )
-    return last.policy_artifact if last is not None else None
+    if last is not None and last.policy_artifact is not None:
+        return last.policy_artifact
+    return (
+        ModelArtifact.objects.filter(
+            Q(project=project) | Q(project__isnull=True), kind=ArtifactKind.POLICY
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 @transaction.atomic
@@ -105,7 +114,8 @@ def start_round(
     *, project: Project, config: Any, user: Any, base_policy_id: int | None = None
 ) -> RLHFRound:
     """Validate and queue the project's next round. The base policy defaults to the last
-    published round's policy; the first round needs one. One round runs at a time."""
+    published round's policy (the first round: the newest policy the project can use). One
+    round runs at a time."""
     Project.objects.select_for_update().filter(pk=project.pk).first()  # one numbering at a time
     active = RLHFRound.objects.filter(
         project=project, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]

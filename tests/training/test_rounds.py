@@ -289,11 +289,14 @@ def test_round_requests_are_validated_and_one_round_runs_at_a_time(
     make_user: Any, policy_files: Path, client: Client
 ) -> None:
     project, engineer, _ = judged_project(make_user, n=6)
-    base = base_policy(policy_files)
     client.force_login(engineer)
     url = f"/api/projects/{project.id}/rounds/"
+    # with no policy at all, the first round has nothing to start from
+    assert client.get(url + "defaults/").json()["base_policy"] is None
+    nothing = client.post(url, {"config": {}}, content_type="application/json")
+    assert nothing.status_code == 400 and "base_policy" in json.dumps(nothing.json())
+    base = base_policy(policy_files)
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"config": {}}, "base_policy"),  # the first round needs a policy to start from
         ({"base_policy": base.pk, "config": {"algorithm": "sft"}}, "algorithm"),
         ({"base_policy": base.pk, "config": {"colour": 1}}, "colour"),
         ({"base_policy": base.pk, "config": {"export": {"judged_after": "2026-01-01"}}}, "export"),
@@ -307,9 +310,10 @@ def test_round_requests_are_validated_and_one_round_runs_at_a_time(
         assert field in json.dumps(response.json()), (body, response.json())
     assert RLHFRound.objects.count() == 0
     defaults = client.get(url + "defaults/").json()
-    assert defaults["config"]["algorithm"] == "ppo" and defaults["base_policy"] is None
+    # the first round's default is the newest policy the project can use, and it is valid
+    assert defaults["config"]["algorithm"] == "ppo" and defaults["base_policy"] == base.pk
     created = client.post(
-        url, {"base_policy": base.pk, "config": CONFIG}, content_type="application/json"
+        url, {"base_policy": defaults["base_policy"], "config": CONFIG}, "application/json"
     )
     assert created.status_code == 201, created.content
     again = client.post(url, {"base_policy": base.pk}, content_type="application/json")
