@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.checkpoints import resume_point
-from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
+from training.ml.config import PRECISION_HELP, SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.preferences import ordered_rows
@@ -120,7 +120,7 @@ class _OnlineConfig:
         "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialisation.")
-    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    precision: str = _opt("auto", PRECISION_HELP + "(Trainer's bf16 autocast.)")
 
     @property
     def steps(self) -> int:
@@ -182,7 +182,7 @@ class DPOTrainingConfig:
         "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of shuffling and initialisation.")
-    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    precision: str = _opt("auto", PRECISION_HELP + "(Trainer's bf16 autocast.)")
 
 
 ONLINE_CHECKS: dict[str, Check] = {
@@ -378,7 +378,10 @@ def _load_policy(policy: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(policy, padding_side="left", truncation_side="left")
-    model = AutoModelForCausalLM.from_pretrained(policy)
+    import torch
+
+    # fp32 master weights whatever the checkpoint's dtype (bf16 runs autocast over them)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = stop_token_ids(tokenizer)
