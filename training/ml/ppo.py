@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,15 @@ from training.ml.config import (
     resolve_precision,
 )
 from training.ml.lora import lora_config
+from training.ml.memory_plan import (
+    CUDA_OVERHEAD,
+    MemoryPlan,
+    ModelShape,
+    PlanInputs,
+    available_memory,
+    check_fits,
+    estimate,
+)
 from training.ml.monitor import Monitor
 from training.ml.ppo_math import (
     AdaptiveKLController,
@@ -49,6 +59,8 @@ from training.ml.ppo_math import (
 from training.ml.prompts import Prompt, load_prompts, render_exchange, render_prompt, stop_token_ids
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 def _opt(default: Any, help_: str) -> Any:
@@ -510,6 +522,7 @@ class PPOTrainer:
         self.prompts = prompts
         self.tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
         self.stop_ids = stop_token_ids(self.tokenizer)
+        self.memory_plan = self._plan_memory(policy_dir, reward_dir)
         # the dtype is explicit: transformers would otherwise load a checkpoint's own dtype
         policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype)
         disable_dropout(policy)
@@ -564,6 +577,45 @@ class PPOTrainer:
         self.step = 0
         self.last_texts: list[str] = []
         self.timings = {"generation": 0.0, "scoring": 0.0, "training": 0.0}
+
+    def _plan_memory(self, policy_dir: Path, reward_dir: Path) -> MemoryPlan:
+        """Estimate the run's memory from the models' configs (no weights loaded yet), log
+        it, and refuse (:class:`ConfigError`) a run that cannot fit the device."""
+        from transformers import AutoConfig
+
+        from training.ml.scoring import ENSEMBLE_MANIFEST
+
+        config = self.config
+        manifest_file = reward_dir / ENSEMBLE_MANIFEST
+        members = (
+            [reward_dir / m for m in json.loads(manifest_file.read_text())["members"]]
+            if manifest_file.exists()
+            else [reward_dir]
+        )
+        reward_tokenizer = load_tokenizer(members[0])
+        prompt_length = max(
+            len(self.tokenizer(render_prompt(self.tokenizer, p))["input_ids"]) for p in self.prompts
+        )
+        inputs = PlanInputs.from_ppo_config(
+            config,
+            precision=self.precision,
+            prompt_length=prompt_length,
+            reward_members=len(members),
+            critic_from_reward=reward_tokenizer.get_vocab() == self.tokenizer.get_vocab(),
+        )
+        plan = estimate(
+            ModelShape.from_config(AutoConfig.from_pretrained(policy_dir)),
+            ModelShape.from_config(AutoConfig.from_pretrained(members[0])),
+            inputs,
+            overhead=CUDA_OVERHEAD if self.device.startswith("cuda") else 0,
+        )
+        logger.info("%s", plan.summary())
+        if config.memory_limit_gib:
+            limit, source = int(config.memory_limit_gib * 1024**3), "memory_limit_gib"
+        else:
+            limit, source = available_memory(self.device)
+        check_fits(plan, limit, source)
+        return plan
 
     # --- rollout ------------------------------------------------------------------------
 
@@ -902,8 +954,9 @@ def train_ppo(
         "episodes": trainer.step * config.batch_size,
         "resumed": bool(resumed),
         "stopped_early": stopped,
-        "precision": "bf16" if trainer.bf16 else "fp32",
+        "precision": trainer.precision,
         "device": trainer.device,
+        "memory_plan": trainer.memory_plan.as_dict(),
         "wall_seconds": round(wall, 3),
         "episodes_per_second": round(episodes / wall, 2) if wall > 0 else None,
         "time_share": {
@@ -926,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="JSON file of PPOConfig fields.")
     parser.add_argument("--checkpoints", type=Path, help="Resumable checkpoint folder.")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config = parse_ppo_config(json.loads(args.config.read_text()) if args.config else {})
         prompts = load_prompts(args.prompts)
@@ -937,15 +991,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": step, "of": total, **shown}), flush=True)
         return False
 
-    result = train_ppo(
-        policy=args.policy,
-        reward=args.reward,
-        prompts=prompts,
-        out=args.out,
-        config=config,
-        on_step=report,
-        checkpoint_dir=args.checkpoints,
-    )
+    try:
+        result = train_ppo(
+            policy=args.policy,
+            reward=args.reward,
+            prompts=prompts,
+            out=args.out,
+            config=config,
+            on_step=report,
+            checkpoint_dir=args.checkpoints,
+        )
+    except ConfigError as exc:  # refused before training: the memory estimate
+        parser.error(f"refused: {exc}")
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
     return 0
