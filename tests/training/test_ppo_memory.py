@@ -159,8 +159,16 @@ def test_master_weights_keep_updates_smaller_than_bf16_resolution() -> None:
         results[master] = weight.detach().float()
     assert torch.all(results[False] == 1.0)  # pure bf16: every update was lost
     assert torch.all(results[True] < 0.995)  # fp32 masters summed 100 updates of 1e-4
-    state = TrainedParameters([torch.nn.Parameter(torch.ones(2))], 1e-3, master_weights=True)
-    assert state.masters is not None and state.masters[0].dtype == torch.float32
+    half, full = (
+        torch.nn.Parameter(torch.ones(2, dtype=torch.bfloat16)),
+        torch.nn.Parameter(torch.ones(2)),
+    )
+    mixed = TrainedParameters([half, full], 1e-3, master_weights=True)
+    assert mixed.masters is not None and mixed.masters[0].dtype == torch.float32
+    assert mixed.masters[1] is full  # an fp32 parameter (a peft adapter) is its own master
+    (half.float().sum() + full.sum()).backward()
+    mixed.step(1e9)
+    assert torch.all(full < 1) and torch.all(mixed.masters[0] < 1) and full.grad is None
 
 
 def test_chunked_logprobs_equal_the_full_log_softmax() -> None:

@@ -239,8 +239,9 @@ class TrainedParameters:
     With ``master_weights`` (the mixed ``bf16`` precision) the model's parameters are bf16
     and the optimizer updates fp32 copies of them (Adam's moments fp32 too), writing the
     rounded result back after each step: small updates accumulate in fp32 instead of being
-    lost to bf16 rounding. Otherwise the optimizer works on the parameters themselves
-    (fp32, or bf16 state for ``bf16-pure``)."""
+    lost to bf16 rounding (a parameter that is fp32 already, such as a LoRA adapter peft keeps
+    in fp32 over a bf16 base, is its own master). Otherwise the optimizer works on the
+    parameters themselves (fp32, or bf16 state for ``bf16-pure``)."""
 
     def __init__(
         self, parameters: Sequence[torch.nn.Parameter], lr: float, *, master_weights: bool
@@ -249,7 +250,8 @@ class TrainedParameters:
         self.masters: list[torch.Tensor] | None = None
         if master_weights:
             self.masters = [
-                p.detach().float().clone().requires_grad_(True) for p in self.parameters
+                p if p.dtype == torch.float32 else p.detach().float().requires_grad_(True)
+                for p in self.parameters
             ]
         self.optimizer = torch.optim.AdamW(self.masters or self.parameters, lr=lr)
 
@@ -258,13 +260,15 @@ class TrainedParameters:
         gradients; returns the norm before clipping."""
         if self.masters is not None:
             for param, master in zip(self.parameters, self.masters, strict=True):
-                master.grad = None if param.grad is None else param.grad.float()
-                param.grad = None  # the bf16 gradient is freed as its fp32 copy is made
+                if master is not param:
+                    master.grad = None if param.grad is None else param.grad.float()
+                    param.grad = None  # the bf16 gradient is freed as its fp32 copy is made
             norm = torch.nn.utils.clip_grad_norm_(self.masters, max_grad_norm)
             self.optimizer.step()
             with torch.no_grad():
                 for param, master in zip(self.parameters, self.masters, strict=True):
-                    param.copy_(master)
+                    if master is not param:
+                        param.copy_(master)
         else:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters, max_grad_norm)
             self.optimizer.step()
@@ -279,7 +283,7 @@ class TrainedParameters:
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
         if self.masters is not None:
-            state["masters"] = [m.detach() for m in self.masters]
+            state["masters"] = [m.detach() for m in self.masters]  # fp32 ones: the params
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
