@@ -4,6 +4,9 @@ change, and the refusal of a run that cannot fit."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +172,38 @@ def test_ppo_refuses_a_run_over_its_memory_limit(tmp_path: Path) -> None:
         build(1e-6)
     plan = build(1.0).memory_plan
     assert 0 < plan.peak < GIB and plan.terms["reference weights"] > 0
+
+    # the CLI exits 2 with the refusal before training
+    prompts_file = tmp_path / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(
+        json.dumps(
+            {"total_episodes": 4, "batch_size": 4, "mini_batch_size": 4, "memory_limit_gib": 1e-6}
+        )
+    )
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.ml.ppo",
+            "--policy",
+            str(policy),
+            "--reward",
+            str(policy),
+            "--prompts",
+            str(prompts_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--config",
+            str(config_file),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    assert "refused: memory: estimated peak" in refused.stderr
+    assert "memory estimate: peak" in refused.stderr  # the log line came first
+    assert not (tmp_path / "out").exists()
