@@ -113,6 +113,10 @@ def test_fp32_is_fp32_everywhere_even_from_a_bf16_checkpoint(
         ("reward", ppo.scorer.models[0]),
     ]:
         assert {p.dtype for p in module.parameters()} == {torch.float32}, name
+    from training.ml.scoring import RewardScorer  # GRPO and RLOO score through it too
+
+    scorer = RewardScorer(saved)
+    assert {p.dtype for p in scorer.models[0].parameters()} == {torch.float32}
     lora = trainer(models, lora_rank=4, critic_lora_rank=2)
     assert lora.reference is None
     assert {p.dtype for p in lora.policy.parameters()} == {torch.float32}
