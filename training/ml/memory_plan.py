@@ -190,9 +190,10 @@ class MemoryPlan:
         }
 
     def summary(self) -> str:
-        """One log line: the peak and every nonzero term in GiB."""
-        parts = ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.terms.items() if v)
-        return f"memory estimate: peak {self.peak / GIB:.2f} GiB ({parts})"
+        """One log line: the peak and every nonzero term, in GiB (MiB below 1 GiB)."""
+        unit, size = ("GiB", GIB) if self.peak >= GIB else ("MiB", 1024**2)
+        parts = ", ".join(f"{k} {v / size:.2f}" for k, v in self.terms.items() if v)
+        return f"memory estimate: peak {self.peak / size:.2f} {unit} ({parts})"
 
 
 def estimate(
