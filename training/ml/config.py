@@ -74,3 +74,29 @@ def describe(cls: type[Any]) -> list[dict[str, Any]]:
         {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
         for f in fields(cls)
     ]
+
+
+PRECISION_HELP = (
+    "'auto': bf16 on a CUDA device that supports it, else fp32. 'fp32': every weight, "
+    "gradient and optimizer state in fp32. 'bf16': mixed precision, bf16 compute with fp32 "
+    "master weights and fp32 Adam state. "
+)
+PRECISION_MODES = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, *, modes: tuple[str, ...] = PRECISION_MODES) -> str:
+    """The precision a run uses: ``auto`` becomes ``bf16`` on a CUDA device that supports it
+    and ``fp32`` elsewhere; a bf16 mode without such a device is a :class:`ConfigError`
+    (bf16 on CPU is slow and unsupported by the trainers' mixed-precision path)."""
+    import torch
+
+    if precision not in modes:
+        raise ConfigError({"precision": f"must be one of {', '.join(modes)}"})
+    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        return "bf16" if available else "fp32"
+    if precision.startswith("bf16") and not available:
+        raise ConfigError(
+            {"precision": f"{precision} needs a CUDA device that supports bf16; use fp32 or auto"}
+        )
+    return precision

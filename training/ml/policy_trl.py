@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.checkpoints import resume_point
-from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
+from training.ml.config import PRECISION_HELP, SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.lora import lora_config
 from training.ml.monitor import Monitor
 from training.ml.preferences import ordered_rows
@@ -122,7 +122,7 @@ class _OnlineConfig:
         "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialisation.")
-    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    precision: str = _opt("auto", PRECISION_HELP + "(Trainer's bf16 autocast.)")
 
     @property
     def steps(self) -> int:
@@ -184,7 +184,7 @@ class DPOTrainingConfig:
         "steps (0: off).",
     )
     seed: int = _opt(0, "Seed of shuffling and initialisation.")
-    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    precision: str = _opt("auto", PRECISION_HELP + "(Trainer's bf16 autocast.)")
 
 
 ONLINE_CHECKS: dict[str, Check] = {
@@ -275,13 +275,14 @@ class RewardFunction:
     """A TRL reward function scoring with our reward artifact, exactly as our PPO does.
 
     Called by TRL as ``f(prompts=…, completions=…, completion_ids=…, **kwargs)``; returns one
-    float per completion: the reward model's score of ``render_exchange(prompt, completion)``
-    (the ensemble's conservative mean − λ·std, or the single model's score), minus
+    float per completion: the reward model's score of the exchange, read as in its training
+    (:meth:`RewardFunction.scores`; the ensemble's conservative mean − λ·std, or the single
+    model's score), minus
     ``missing_eos_penalty`` for a completion whose token ids do not end with a stop token.
     An empty completion scores below the batch (:func:`floor_empty_responses`). Without
     ``completion_ids`` (plain text only) no EOS penalty is applied: decoded text has lost its
     stop token. With TRL's ``log_metric`` it also logs ``score`` (before the penalty) and
-    ``finished`` (the fraction of completions that ended)."""
+    ``finished`` (the fraction of completions that ended) and ``reward_truncated``."""
 
     __name__ = REWARD_FUNCTION_NAME
 
@@ -395,7 +396,10 @@ def _load_policy(policy: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(policy, padding_side="left", truncation_side="left")
-    model = AutoModelForCausalLM.from_pretrained(policy)
+    import torch
+
+    # fp32 master weights whatever the checkpoint's dtype (bf16 runs autocast over them)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = stop_token_ids(tokenizer)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +24,29 @@ from typing import Any
 
 import torch
 
-from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
+from training.ml.config import (
+    PRECISION_HELP,
+    SEED_CHECK,
+    Check,
+    ConfigError,
+    parse_dataclass,
+    resolve_precision,
+)
 from training.ml.lora import lora_config
+from training.ml.memory_plan import (
+    CUDA_OVERHEAD,
+    MemoryPlan,
+    ModelShape,
+    PlanInputs,
+    available_memory,
+    check_fits,
+    estimate,
+)
 from training.ml.monitor import Monitor
 from training.ml.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
     RunningMoments,
-    entropy_from_logits,
     explained_variance,
     gae,
     kl_per_token,
@@ -40,10 +56,17 @@ from training.ml.ppo_math import (
     shaped_rewards,
     value_loss,
 )
-from training.ml.prompts import Prompt, encode_prompts, load_prompts, stop_token_ids
-from training.ml.reward import PRECISION_CHECK, use_bf16
+from training.ml.prompts import (
+    Prompt,
+    encode_prompts,
+    load_prompts,
+    prompt_ids,
+    stop_token_ids,
+)
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 def _opt(default: Any, help_: str) -> Any:
@@ -94,9 +117,51 @@ class PPOConfig:
         "Stop the remaining PPO epochs on a rollout once a minibatch's approx KL exceeds "
         "this (0: off).",
     )
-    lora_rank: int = _opt(0, "Train LoRA adapters of this rank on the policy (0: full).")
+    lora_rank: int = _opt(
+        0,
+        "Train LoRA adapters of this rank on the policy (0: full). The reference is then the "
+        "policy with its adapters disabled (no second copy of the weights).",
+    )
+    critic_lora_rank: int = _opt(
+        0,
+        "Train the value model as LoRA adapters of this rank on a frozen backbone, its "
+        "scalar head fully (0: the whole value model is trained).",
+    )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialization.")
-    precision: str = _opt("auto", "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'.")
+    precision: str = _opt(
+        "auto",
+        PRECISION_HELP + "'bf16-pure': bf16 weights, gradients and Adam state, no fp32 "
+        "copies (least memory, least exact). bf16 modes need CUDA. Frozen models (reference, "
+        "reward) are held in bf16 under either bf16 mode.",
+    )
+    rollout_forward_batch_size: int = _opt(
+        0,
+        "The policy, reference, value and reward forward passes over a rollout batch run in "
+        "chunks of this many episodes (0: the whole batch at once; the reward model then "
+        "scores 32 at a time). Sampling itself runs over the whole batch.",
+    )
+    logprob_chunk_size: int = _opt(
+        4,
+        "Rows whose logits are turned into fp32 log-probs at once (logit of the chosen token "
+        "minus logsumexp, recomputed chunk by chunk in the backward pass): no [B, R, V] fp32 "
+        "log-softmax is ever held.",
+    )
+    gradient_checkpointing: bool = _opt(
+        False,
+        "Recompute each transformer layer's activations in the backward pass (policy and "
+        "value model): activation memory of one layer instead of all, ~30% more compute.",
+    )
+    gradient_accumulation_steps: int = _opt(
+        1,
+        "Split each minibatch into this many micro-batches, each backward-passed on its own "
+        "(losses weighted by their share of the minibatch's tokens); the optimizers step "
+        "once per minibatch. Must divide mini_batch_size.",
+    )
+    memory_limit_gib: float = _opt(
+        0.0,
+        "Refuse a run whose memory estimate exceeds this many GiB (0: the CUDA device's "
+        "total memory, or the available RAM on CPU).",
+    )
     checkpoint_steps: int = _opt(
         10, "With a checkpoint folder: save a resumable state every N steps (0: off)."
     )
@@ -105,6 +170,8 @@ class PPOConfig:
     def steps(self) -> int:
         return max(1, self.total_episodes // self.batch_size)
 
+
+PPO_PRECISIONS = ("auto", "fp32", "bf16", "bf16-pure")
 
 PPO_CHECKS: dict[str, Check] = {
     "total_episodes": lambda v: 1 <= v <= 10_000_000,
@@ -135,7 +202,12 @@ PPO_CHECKS: dict[str, Check] = {
     "max_grad_norm": lambda v: v > 0,
     "max_approx_kl": lambda v: v >= 0,
     "lora_rank": lambda v: 0 <= v <= 1024,
-    "precision": PRECISION_CHECK,
+    "critic_lora_rank": lambda v: 0 <= v <= 1024,
+    "precision": (lambda v: v in PPO_PRECISIONS, "must be auto, fp32, bf16 or bf16-pure"),
+    "rollout_forward_batch_size": lambda v: 0 <= v <= 4096,
+    "logprob_chunk_size": lambda v: 1 <= v <= 4096,
+    "gradient_accumulation_steps": lambda v: 1 <= v <= 4096,
+    "memory_limit_gib": lambda v: 0 <= v <= 1_000_000,
     "checkpoint_steps": lambda v: v >= 0,
     "seed": SEED_CHECK,
 }
@@ -146,6 +218,10 @@ def parse_ppo_config(raw: dict[str, Any]) -> PPOConfig:
     config = parse_dataclass(PPOConfig, raw, PPO_CHECKS)
     if config.mini_batch_size > config.batch_size:
         raise ConfigError({"mini_batch_size": "must not exceed batch_size"})
+    if config.mini_batch_size % config.gradient_accumulation_steps:
+        raise ConfigError(
+            {"gradient_accumulation_steps": "must divide mini_batch_size (equal micro-batches)"}
+        )
     if config.batch_size > config.total_episodes:
         raise ConfigError({"batch_size": "must not exceed total_episodes"})
     return config
@@ -169,6 +245,83 @@ def disable_dropout(model: torch.nn.Module) -> None:
             setattr(config, name, 0.0)
 
 
+class TrainedParameters:
+    """AdamW over a model's trainable parameters with global gradient-norm clipping.
+
+    With ``master_weights`` (the mixed ``bf16`` precision) the model's parameters are bf16
+    and the optimizer updates fp32 copies of them (Adam's moments fp32 too), writing the
+    rounded result back after each step: small updates accumulate in fp32 instead of being
+    lost to bf16 rounding (a parameter that is fp32 already, such as a LoRA adapter peft keeps
+    in fp32 over a bf16 base, is its own master). Otherwise the optimizer works on the
+    parameters themselves (fp32, or bf16 state for ``bf16-pure``)."""
+
+    def __init__(
+        self, parameters: Sequence[torch.nn.Parameter], lr: float, *, master_weights: bool
+    ) -> None:
+        self.parameters = list(parameters)
+        self.masters: list[torch.Tensor] | None = None
+        if master_weights:
+            self.masters = [
+                p if p.dtype == torch.float32 else p.detach().float().requires_grad_(True)
+                for p in self.parameters
+            ]
+        self.optimizer = torch.optim.AdamW(self.masters or self.parameters, lr=lr)
+
+    def step(self, max_grad_norm: float) -> float:
+        """Clip the gradients to ``max_grad_norm`` (global norm, in fp32), step, clear the
+        gradients; returns the norm before clipping."""
+        if self.masters is not None:
+            for param, master in zip(self.parameters, self.masters, strict=True):
+                if master is not param:
+                    master.grad = None if param.grad is None else param.grad.float()
+                    param.grad = None  # the bf16 gradient is freed as its fp32 copy is made
+            norm = torch.nn.utils.clip_grad_norm_(self.masters, max_grad_norm)
+            self.optimizer.step()
+            with torch.no_grad():
+                for param, master in zip(self.parameters, self.masters, strict=True):
+                    if master is not param:
+                        param.copy_(master)
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(self.parameters, max_grad_norm)
+            self.optimizer.step()
+        self.zero_grad()
+        return float(norm)
+
+    def zero_grad(self) -> None:
+        for param in self.parameters:
+            param.grad = None
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
+        if self.masters is not None:
+            state["masters"] = [m.detach() for m in self.masters]  # fp32 ones: the params
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "optimizer" not in state:  # a checkpoint saved as the bare AdamW state
+            state = {"optimizer": state}
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.masters is not None and "masters" in state:
+            with torch.no_grad():
+                for param, master, saved in zip(
+                    self.parameters, self.masters, state["masters"], strict=True
+                ):
+                    master.copy_(saved)
+                    param.copy_(saved)
+
+
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Non-reentrant checkpointing of every layer of a transformers model (or of the model
+    under a peft wrapper): LoRA's frozen inputs need no ``requires_grad`` trick then."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 class ValueModel(torch.nn.Module):
     """A transformer backbone with a scalar head applied at every position."""
 
@@ -185,11 +338,24 @@ class ValueModel(torch.nn.Module):
 
     @classmethod
     def from_causal_lm(cls, policy: Any) -> ValueModel:
-        """Backbone of the policy and a zero-initialized head (reward tokenizer differs)."""
+        """Backbone of the policy and a zero-initialized head (reward tokenizer differs). The
+        plain transformers model, never a peft wrapper: LoRA goes on afterwards."""
+        if hasattr(policy, "get_base_model"):
+            raise TypeError("build the value model from the base model, before peft wraps it")
         backbone = getattr(policy, policy.base_model_prefix)
         head = torch.nn.Linear(policy.config.hidden_size, 1, bias=False)
         torch.nn.init.zeros_(head.weight)
-        return cls(copy.deepcopy(backbone), head)
+        return cls(copy.deepcopy(backbone), head.to(backbone.dtype))
+
+    def add_lora(self, rank: int) -> None:
+        """Freeze the backbone under LoRA adapters of ``rank`` on every linear layer; the
+        head stays fully trained."""
+        from peft import LoraConfig, get_peft_model
+
+        self.backbone = get_peft_model(
+            self.backbone,
+            LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear"),
+        )
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
@@ -224,21 +390,84 @@ def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
 
 
-def response_logprobs(
-    model: Any, batch: Rollout | dict[str, Any], query_length: int, temperature: float
+def _chunk_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs of the response tokens (and the logits that gave them) under ``model``."""
+    scaled = logits.float() / temperature
+    normalizer = torch.logsumexp(scaled, dim=-1)
+    chosen = scaled.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return chosen - normalizer, normalizer
+
+
+def token_logprobs(
+    logits: torch.Tensor,
+    tokens: torch.Tensor,
+    temperature: float,
+    *,
+    chunk_size: int = 4,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs of ``tokens`` [B, R] under ``logits`` [B, R, V] / temperature, in fp32,
+    ``chunk_size`` rows at a time: the chosen token's logit minus the logsumexp, never a full
+    fp32 log-softmax. Under autograd each chunk is checkpointed: the backward pass recomputes
+    one chunk's fp32 logits at a time instead of keeping them all. With ``with_entropy`` also
+    each position's entropy (no gradient)."""
+    logprobs: list[torch.Tensor] = []
+    entropies: list[torch.Tensor] = []
+    grad = torch.is_grad_enabled() and logits.requires_grad
+    for start in range(0, logits.shape[0], chunk_size):
+        part, chosen = logits[start : start + chunk_size], tokens[start : start + chunk_size]
+        if grad:
+            from torch.utils.checkpoint import checkpoint
+
+            lp, normalizer = checkpoint(
+                _chunk_logprobs, part, chosen, temperature, use_reentrant=False
+            )
+        else:
+            lp, normalizer = _chunk_logprobs(part, chosen, temperature)
+        logprobs.append(lp)
+        if with_entropy:
+            with torch.no_grad():
+                scaled = part.float() / temperature
+                probs = torch.softmax(scaled, dim=-1)
+                entropies.append(normalizer.detach() - (probs * scaled).sum(dim=-1))
+    entropy = torch.cat(entropies) if with_entropy else None
+    return torch.cat(logprobs), entropy
+
+
+def _keeps_logits(model: Any) -> bool:
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def response_logprobs(
+    model: Any,
+    batch: Rollout | dict[str, Any],
+    query_length: int,
+    temperature: float,
+    *,
+    chunk_size: int = 4,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs of the response tokens under ``model`` (and, with ``with_entropy``, the
+    entropy of each response position). Only the response positions' logits are computed
+    (``logits_to_keep``) where the model supports it."""
     get = batch.__getitem__ if isinstance(batch, dict) else batch.__getattribute__
     input_ids = get("input_ids")
+    response_length = input_ids.shape[1] - query_length
+    extra = {"logits_to_keep": response_length + 1} if _keeps_logits(model) else {}
     logits = model(
         input_ids=input_ids,
         attention_mask=get("attention_mask"),
         position_ids=get("position_ids"),
-    ).logits[:, query_length - 1 : -1]
-    logits = logits.float() / temperature
+        **extra,
+    ).logits[:, -(response_length + 1) : -1]
     tokens = input_ids[:, query_length:]
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    return logprobs, logits
+    return token_logprobs(
+        logits, tokens, temperature, chunk_size=chunk_size, with_entropy=with_entropy
+    )
 
 
 @dataclass
@@ -300,15 +529,38 @@ class PPOTrainer:
 
         self.config = config
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.bf16 = use_bf16(config.precision)
+        self.precision = resolve_precision(config.precision, modes=PPO_PRECISIONS)
+        self.bf16 = self.precision != "fp32"
+        dtype = torch.bfloat16 if self.bf16 else torch.float32
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)  # noqa: S311 - prompt order
         self.prompts = prompts
         self.tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
         self.stop_ids = stop_token_ids(self.tokenizer)
-        policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir)
+        self.memory_plan = self._plan_memory(policy_dir, reward_dir)
+        # the dtype is explicit: transformers would otherwise load a checkpoint's own dtype
+        policy: Any = AutoModelForCausalLM.from_pretrained(policy_dir, dtype=dtype)
         disable_dropout(policy)
+        self.scorer = RewardScorer(
+            reward_dir, device=self.device, max_length=config.reward_max_length
+        )
+        for model in self.scorer.models:
+            model.to(dtype)
+        reward_model = self.scorer.models[0]
+        same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
+        # the reward model reads the sampled ids themselves when they mean the same to it
+        self.score_ids = self.scorer.shares_tokenizer(self.tokenizer)
+        # the value model reads the policy's tokens: initialized from the reward model when
+        # that reads them too, else from the policy's own (base, never peft-wrapped) backbone
+        value = (
+            ValueModel.from_reward_model(reward_model)
+            if same_vocab
+            else ValueModel.from_causal_lm(policy)
+        )
+        disable_dropout(value)
+        if config.critic_lora_rank:
+            value.add_lora(config.critic_lora_rank)
         if config.lora_rank:
             from peft import get_peft_model
 
@@ -318,28 +570,21 @@ class PPOTrainer:
             self.reference: Any = None  # the adapters disabled
         else:
             self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(policy)
+            enable_gradient_checkpointing(value.backbone)
         self.policy: Any = policy.to(self.device)
         if self.reference is not None:
             self.reference.to(self.device)
-        self.scorer = RewardScorer(
-            reward_dir, device=self.device, max_length=config.reward_max_length
+        # the value model keeps the run's precision (no silent fp32 upcast); its outputs are
+        # turned to fp32 for the losses
+        self.value = value.to(device=self.device, dtype=dtype)
+        master = self.precision == "bf16"
+        self.policy_optimizer = TrainedParameters(
+            trainable(self.policy), config.learning_rate, master_weights=master
         )
-        reward_model = self.scorer.models[0]
-        same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
-        # the reward model reads the sampled ids themselves when they mean the same to it
-        self.score_ids = self.scorer.shares_tokenizer(self.tokenizer)
-        value = (
-            ValueModel.from_reward_model(reward_model)
-            if same_vocab
-            else ValueModel.from_causal_lm(policy)
-        )
-        disable_dropout(value)
-        self.value = value.to(self.device).float()
-        self.policy_optimizer = torch.optim.AdamW(
-            [p for p in self.policy.parameters() if p.requires_grad], lr=config.learning_rate
-        )
-        self.value_optimizer = torch.optim.AdamW(
-            self.value.parameters(), lr=config.value_learning_rate
+        self.value_optimizer = TrainedParameters(
+            trainable(self.value), config.value_learning_rate, master_weights=master
         )
         self.kl_controller: AdaptiveKLController | FixedKLController = (
             AdaptiveKLController(config.kl_coef, config.target_kl, config.kl_horizon)
@@ -351,18 +596,81 @@ class PPOTrainer:
         self.last_texts: list[str] = []
         self.timings = {"generation": 0.0, "scoring": 0.0, "training": 0.0}
 
+    def _plan_memory(self, policy_dir: Path, reward_dir: Path) -> MemoryPlan:
+        """Estimate the run's memory from the models' configs (no weights loaded yet), log
+        it, and refuse (:class:`ConfigError`) a run that cannot fit the device."""
+        from transformers import AutoConfig
+
+        from training.ml.scoring import ENSEMBLE_MANIFEST
+
+        config = self.config
+        manifest_file = reward_dir / ENSEMBLE_MANIFEST
+        members = (
+            [reward_dir / m for m in json.loads(manifest_file.read_text())["members"]]
+            if manifest_file.exists()
+            else [reward_dir]
+        )
+        reward_tokenizer = load_tokenizer(members[0])
+        prompt_length = max(len(prompt_ids(self.tokenizer, p)) for p in self.prompts)
+        inputs = PlanInputs.from_ppo_config(
+            config,
+            precision=self.precision,
+            prompt_length=prompt_length,
+            reward_members=len(members),
+            critic_from_reward=reward_tokenizer.get_vocab() == self.tokenizer.get_vocab(),
+        )
+        plan = estimate(
+            ModelShape.from_config(AutoConfig.from_pretrained(policy_dir)),
+            ModelShape.from_config(AutoConfig.from_pretrained(members[0])),
+            inputs,
+            overhead=CUDA_OVERHEAD if self.device.startswith("cuda") else 0,
+        )
+        logger.info("%s", plan.summary())
+        if config.memory_limit_gib:
+            limit, source = int(config.memory_limit_gib * 1024**3), "memory_limit_gib"
+        else:
+            limit, source = available_memory(self.device)
+        check_fits(plan, limit, source)
+        return plan
+
     # --- rollout ------------------------------------------------------------------------
 
-    def _autocast(self) -> Any:
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16)
+    def _logprobs(
+        self, model: Any, batch: dict[str, Any], query_length: int, *, with_entropy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return response_logprobs(
+            model,
+            batch,
+            query_length,
+            self.config.temperature,
+            chunk_size=self.config.logprob_chunk_size,
+            with_entropy=with_entropy,
+        )
 
     def _reference_logprobs(self, batch: dict[str, Any], query_length: int) -> torch.Tensor:
         if self.reference is not None:
-            return response_logprobs(self.reference, batch, query_length, self.config.temperature)[
-                0
-            ]
+            return self._logprobs(self.reference, batch, query_length)[0]
         with self.policy.disable_adapter():
-            return response_logprobs(self.policy, batch, query_length, self.config.temperature)[0]
+            return self._logprobs(self.policy, batch, query_length)[0]
+
+    def _forward_passes(
+        self, batch: dict[str, torch.Tensor], query_length: int, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """Policy and reference log-probs, values and the mean entropy of a rollout batch,
+        ``rollout_forward_batch_size`` episodes per forward pass."""
+        size = batch["input_ids"].shape[0]
+        chunk = self.config.rollout_forward_batch_size or size
+        logprobs, ref_logprobs, values, entropies = [], [], [], []
+        for start in range(0, size, chunk):
+            part = {k: v[start : start + chunk] for k, v in batch.items()}
+            lp, entropy = self._logprobs(self.policy, part, query_length, with_entropy=True)
+            assert entropy is not None
+            logprobs.append(lp)
+            entropies.append(entropy)
+            ref_logprobs.append(self._reference_logprobs(part, query_length))
+            values.append(self.value(**part)[:, query_length - 1 : -1])
+        mean_entropy = masked_mean(torch.cat(entropies), mask).item()
+        return torch.cat(logprobs), torch.cat(ref_logprobs), torch.cat(values), mean_entropy
 
     @torch.no_grad()
     def rollout(self, prompts: list[Prompt]) -> Rollout:
@@ -371,17 +679,16 @@ class PPOTrainer:
         started = time.perf_counter()
         self.policy.eval()
         queries = {k: v.to(self.device) for k, v in encode_prompts(tokenizer, prompts).items()}
-        with self._autocast():
-            output = self.policy.generate(
-                **queries,
-                do_sample=True,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                top_k=0,
-                max_new_tokens=config.max_new_tokens,
-                eos_token_id=self.stop_ids,
-                pad_token_id=tokenizer.pad_token_id,
-            )
+        output = self.policy.generate(
+            **queries,
+            do_sample=True,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            top_k=0,
+            max_new_tokens=config.max_new_tokens,
+            eos_token_id=self.stop_ids,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         sampled = split_responses(tokenizer, queries, output, self.stop_ids)
         batch, query_length = sampled.batch, sampled.query_length
         mask, finished, texts = sampled.mask, sampled.finished, sampled.texts
@@ -390,19 +697,16 @@ class PPOTrainer:
 
         started = time.perf_counter()
         scored = self.scorer.score_exchanges(
-            prompts, texts, content_ids=sampled.content_ids if self.score_ids else None
+            prompts,
+            texts,
+            content_ids=sampled.content_ids if self.score_ids else None,
+            batch_size=config.rollout_forward_batch_size or 32,
         )
         raw, truncated = scored.combined(config.ensemble_lambda), scored.truncated
         raw, empty = floor_empty_responses(raw, texts, config.empty_response_penalty)
         scores = torch.tensor(raw, device=self.device, dtype=torch.float32)
         scores = scores - config.missing_eos_penalty * (~finished).float()
-        with self._autocast():
-            logprobs, logits = response_logprobs(
-                self.policy, batch, query_length, config.temperature
-            )
-            entropy = masked_mean(entropy_from_logits(logits), mask).item()
-            ref_logprobs = self._reference_logprobs(batch, query_length)
-            values = self.value(**batch)[:, query_length - 1 : -1]
+        logprobs, ref_logprobs, values, entropy = self._forward_passes(batch, query_length, mask)
         self.timings["scoring"] += time.perf_counter() - started
         return Rollout(
             input_ids=input_ids,
@@ -484,55 +788,30 @@ class PPOTrainer:
         updates = 0
         epochs_done = 0
         size = len(rollout.texts)
-        q = rollout.query_length
+        micro = config.mini_batch_size // config.gradient_accumulation_steps
         for _ in range(config.ppo_epochs):
             order = torch.randperm(size, device=self.device)
             stop_epoch = False
             for start in range(0, size, config.mini_batch_size):
                 index = order[start : start + config.mini_batch_size]
-                mb = {
-                    "input_ids": rollout.input_ids[index],
-                    "attention_mask": rollout.attention_mask[index],
-                    "position_ids": rollout.position_ids[index],
-                }
-                mask = rollout.mask[index]
-                with self._autocast():
-                    values = self.value(**mb)[:, q - 1 : -1]
-                    vloss, vclip = value_loss(
-                        values,
-                        rollout.values[index],
-                        returns[index],
-                        mask,
-                        config.cliprange_value,
-                    )
-                    loss = config.vf_coef * vloss
-                    if update_policy:
-                        logprobs, _ = response_logprobs(self.policy, mb, q, config.temperature)
-                        pl = policy_loss(
-                            logprobs,
-                            rollout.logprobs[index],
-                            advantages[index],
-                            mask,
-                            config.cliprange,
-                        )
-                        loss = loss + pl.loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.value.parameters(), config.max_grad_norm)
-                self.value_optimizer.step()
-                self.value_optimizer.zero_grad(set_to_none=True)
-                totals["value_loss"] += vloss.item()
-                totals["value_clip_fraction"] += vclip
+                tokens = rollout.mask[index].sum().clamp(min=1)
+                step: dict[str, float] = dict.fromkeys(totals, 0.0)
+                for part in index.split(micro):
+                    # each micro-batch's masked means weighted by its share of the
+                    # minibatch's tokens: the summed gradients are the minibatch's
+                    weight = rollout.mask[part].sum() / tokens
+                    for key, value in self._micro_batch(
+                        rollout, part, advantages, returns, update_policy, weight
+                    ).items():
+                        step[key] += value * float(weight)
+                self.value_optimizer.step(config.max_grad_norm)
                 if update_policy:
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for p in self.policy.parameters() if p.requires_grad],
-                        config.max_grad_norm,
+                    self.policy_optimizer.step(config.max_grad_norm)
+                    stop_epoch = bool(config.max_approx_kl) and (
+                        step["approx_kl"] > config.max_approx_kl
                     )
-                    self.policy_optimizer.step()
-                    self.policy_optimizer.zero_grad(set_to_none=True)
-                    totals["policy_loss"] += pl.loss.item()
-                    totals["clip_fraction"] += pl.clip_fraction
-                    totals["approx_kl"] += pl.approx_kl
-                    stop_epoch = bool(config.max_approx_kl) and pl.approx_kl > config.max_approx_kl
+                for key, value in step.items():
+                    totals[key] += value
                 updates += 1
                 if stop_epoch:
                     break
@@ -541,6 +820,44 @@ class PPOTrainer:
                 break
         averaged = {k: v / max(updates, 1) for k, v in totals.items()}
         return averaged | {"ppo_epochs_done": float(epochs_done)}
+
+    def _micro_batch(
+        self,
+        rollout: Rollout,
+        index: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        update_policy: bool,
+        weight: torch.Tensor,
+    ) -> dict[str, float]:
+        """Forward and backward of one micro-batch (loss scaled by ``weight``); its stats."""
+        config = self.config
+        q = rollout.query_length
+        mb = {
+            "input_ids": rollout.input_ids[index],
+            "attention_mask": rollout.attention_mask[index],
+            "position_ids": rollout.position_ids[index],
+        }
+        mask = rollout.mask[index]
+        values = self.value(**mb)[:, q - 1 : -1]
+        vloss, vclip = value_loss(
+            values, rollout.values[index], returns[index], mask, config.cliprange_value
+        )
+        loss = config.vf_coef * vloss
+        stats = {"value_loss": vloss.item(), "value_clip_fraction": vclip}
+        if update_policy:
+            logprobs, _ = self._logprobs(self.policy, mb, q)
+            pl = policy_loss(
+                logprobs, rollout.logprobs[index], advantages[index], mask, config.cliprange
+            )
+            loss = loss + pl.loss
+            stats |= {
+                "policy_loss": pl.loss.item(),
+                "clip_fraction": pl.clip_fraction,
+                "approx_kl": pl.approx_kl,
+            }
+        (loss * weight).backward()
+        return stats
 
     # --- the run ------------------------------------------------------------------------
 
@@ -553,6 +870,7 @@ class PPOTrainer:
             "step": self.step,
             "policy": self.policy.state_dict(),
             "value": self.value.state_dict(),
+            "precision": self.precision,
             "policy_optimizer": self.policy_optimizer.state_dict(),
             "value_optimizer": self.value_optimizer.state_dict(),
             "kl_coef": self.kl_controller.value,
@@ -648,8 +966,9 @@ def train_ppo(
         "episodes": trainer.step * config.batch_size,
         "resumed": bool(resumed),
         "stopped_early": stopped,
-        "precision": "bf16" if trainer.bf16 else "fp32",
+        "precision": trainer.precision,
         "device": trainer.device,
+        "memory_plan": trainer.memory_plan.as_dict(),
         "wall_seconds": round(wall, 3),
         "episodes_per_second": round(episodes / wall, 2) if wall > 0 else None,
         "time_share": {
@@ -672,6 +991,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="JSON file of PPOConfig fields.")
     parser.add_argument("--checkpoints", type=Path, help="Resumable checkpoint folder.")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config = parse_ppo_config(json.loads(args.config.read_text()) if args.config else {})
         prompts = load_prompts(args.prompts)
@@ -683,15 +1003,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": step, "of": total, **shown}), flush=True)
         return False
 
-    result = train_ppo(
-        policy=args.policy,
-        reward=args.reward,
-        prompts=prompts,
-        out=args.out,
-        config=config,
-        on_step=report,
-        checkpoint_dir=args.checkpoints,
-    )
+    try:
+        result = train_ppo(
+            policy=args.policy,
+            reward=args.reward,
+            prompts=prompts,
+            out=args.out,
+            config=config,
+            on_step=report,
+            checkpoint_dir=args.checkpoints,
+        )
+    except ConfigError as exc:  # refused before training: the memory estimate
+        parser.error(f"refused: {exc}")
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
     return 0

@@ -84,15 +84,6 @@ def torch_tensor(rows: list[list[int]]) -> Any:
     return torch.tensor(rows, dtype=torch.long)
 
 
-def render_exchange(tokenizer: Any, prompt: Prompt, response: str) -> str:
-    """Prompt and response as text (for display and logs; the reward model reads the ids
-    of :mod:`training.ml.reward_input`)."""
-    if isinstance(prompt, str):
-        return prompt + response
-    messages = [*prompt, {"role": "assistant", "content": response}]
-    return str(tokenizer.apply_chat_template(messages, tokenize=False))
-
-
 def stop_token_ids(tokenizer: Any) -> list[int]:
     """Tokens that end a response: EOS, and the chat template's end-of-turn token if any."""
     ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []

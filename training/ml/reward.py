@@ -17,14 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.checkpoints import resume_point
-from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
+from training.ml.config import (
+    PRECISION_HELP,
+    PRECISION_MODES,
+    SEED_CHECK,
+    Check,
+    ConfigError,
+    parse_dataclass,
+    resolve_precision,
+)
 from training.ml.lora import lora_config
 from training.ml.preferences import is_ordered, ordered_rows
 from training.ml.reward_input import fit_length, training_ids
 from training.ml.scoring import score_rows
 from training.ml.tokenization import load_tokenizer
 
-PRECISION_CHECK: Check = (lambda v: v in ("auto", "bf16", "fp32"), "must be auto, bf16 or fp32")
+PRECISION_CHECK: Check = (lambda v: v in PRECISION_MODES, "must be auto, bf16 or fp32")
 
 STRENGTH_NAMES = {4: "significantly", 3: "better", 2: "slightly", 1: "negligibly"}
 SIDES = ("chosen", "rejected")
@@ -65,7 +73,8 @@ class RewardTrainingConfig:
     )
     seed: int = field(default=0, metadata={"help": "Seed of initialisation and shuffling."})
     precision: str = field(
-        default="auto", metadata={"help": "'auto' (bf16 on CUDA, fp32 on CPU), 'bf16', 'fp32'."}
+        default="auto",
+        metadata={"help": PRECISION_HELP + "(Trainer's bf16 autocast; bf16-pure is PPO only.)"},
     )
 
 
@@ -92,15 +101,10 @@ def parse_config(raw: dict[str, Any]) -> RewardTrainingConfig:
 
 
 def use_bf16(precision: str) -> bool:
-    """bf16 for ``auto`` on a CUDA device that supports it; ``bf16`` without one is an error."""
-    import torch
-
-    if precision == "fp32":
-        return False
-    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if precision == "bf16" and not available:
-        raise ConfigError({"precision": "bf16 needs a CUDA device that supports it"})
-    return available
+    """Whether a TRL trainer runs with ``bf16=True`` (Trainer autocast: fp32 master weights
+    and Adam state, bf16 compute): ``auto`` on a CUDA device that supports bf16, or ``bf16``;
+    ``bf16`` without such a device is a :class:`ConfigError`."""
+    return resolve_precision(precision) == "bf16"
 
 
 def train_reward_model(
@@ -133,7 +137,11 @@ def train_reward_model(
         if not config.use_margin and "margin" in train.column_names:
             train = train.remove_columns("margin")
         tokenizer = load_tokenizer(base)
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+        # fp32 weights whatever the checkpoint's dtype: under bf16 the Trainer's autocast
+        # computes in bf16 and these stay the fp32 master weights
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=1, dtype=torch.float32
+        )
         model.config.pad_token_id = tokenizer.pad_token_id
         if config.lora_rank:
             from peft import get_peft_model

@@ -155,7 +155,9 @@ class RewardScorer:
         self.turn_end = turn_end_ids(self.tokenizer)
         self.models: list[Any] = []
         for member in members:
-            model = AutoModelForSequenceClassification.from_pretrained(member, num_labels=1)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                member, num_labels=1, dtype=torch.float32
+            )  # fp32 whatever the checkpoint's dtype; PPO casts it for its bf16 modes
             model.config.pad_token_id = self.tokenizer.pad_token_id
             self.models.append(model.to(self.device).eval())
 
