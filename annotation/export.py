@@ -384,6 +384,10 @@ def _write_files(
         if done % 50_000 == 0:
             progress(0.95 * done / total)
     files = {f"{split}.jsonl": w.close() for split, w in writers.items()}
+    for split in ("train", "test"):  # an empty split is said to be empty, not a 0-byte file
+        if not files[f"{split}.jsonl"]["rows"]:
+            (folder / f"{split}.jsonl").unlink(missing_ok=True)
+            del files[f"{split}.jsonl"]
     if not done:
         raise EmptyExport(
             "No comparison is left after the filters: "
@@ -400,7 +404,7 @@ def _write_files(
         )
     if "parquet" in options.formats:
         for split in ("train", "test"):
-            rows = files[f"{split}.jsonl"]["rows"]
+            rows = files.get(f"{split}.jsonl", {}).get("rows", 0)
             if not rows:
                 continue
             path = folder / f"{split}.parquet"
@@ -435,7 +439,7 @@ def _save_hf(folder: Path, files: dict[str, dict[str, Any]]) -> dict[str, dict[s
     data_files = {
         split: str(folder / f"{split}.jsonl")
         for split in ("train", "test")
-        if files[f"{split}.jsonl"]["rows"]
+        if f"{split}.jsonl" in files
     }
     dataset = load_dataset("json", data_files=data_files, cache_dir=str(folder / ".hf-cache"))
     target = folder / "hf"
@@ -516,8 +520,8 @@ def _finish(export: DatasetExport, project: Project, options: ExportOptions) -> 
         raise
     export.files = files
     export.counts = counts
-    export.train_rows = files["train.jsonl"]["rows"]
-    export.test_rows = files["test.jsonl"]["rows"]
+    export.train_rows = files.get("train.jsonl", {}).get("rows", 0)
+    export.test_rows = files.get("test.jsonl", {}).get("rows", 0)
     export.path = str(final.relative_to(settings.ARTIFACT_ROOT))
     export.status = ExportStatus.SUCCEEDED
     export.progress = 1.0

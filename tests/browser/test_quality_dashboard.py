@@ -44,6 +44,12 @@ def test_dashboard_renders_for_an_admin(
     assert table.get_by_text("Too fast").first.is_visible()
     heatmap = page.get_by_label("Cohen's kappa heatmap")
     assert heatmap.first.is_visible()
+    # no stray border under the last row: its row header (th) is borderless like its cells
+    borders = page.eval_on_selector_all(
+        "table tbody tr:last-child > *",
+        "cells => cells.map(c => getComputedStyle(c).borderBottomWidth)",
+    )
+    assert borders and set(borders) == {"0px"}, borders
     page.screenshot(path=str(live_server_screenshot()), full_page=True)
 
 

@@ -55,6 +55,34 @@ describe("ExportsTab", () => {
     expect(within(files).getByText("380 rows, 2.0 KB")).toBeTruthy();
   });
 
+  it("says a test split is empty and why comparisons were left out", async () => {
+    const empty = datasetExport(10, {
+      test_rows: 0,
+      counts: { rows: 12, comparisons_judged: 20, no_consensus: 8, few_votes: 0 },
+      files: { "train.jsonl": { sha256: "a", bytes: 900, rows: 12, url: "/api/projects/3/exports/10/files/train.jsonl" } },
+    });
+    mockFetch({ ...consoleRoutes, [EXPORTS]: { body: { results: [empty] } } });
+    renderApp("/projects/3/ml?tab=exports");
+
+    expect((await screen.findByTestId("export-10-empty-test")).textContent).toBe("empty split");
+    expect(screen.getByTestId("export-10-dropped").textContent).toBe("Left out: no consensus: 8");
+    const files = screen.getByRole("list", { name: "Files of export 10" });
+    expect(within(files).getAllByRole("link").map((a) => a.textContent)).toEqual(["train.jsonl"]);
+  });
+
+  it("warns before creating an export without a test split", async () => {
+    mockFetch({ ...consoleRoutes, [EXPORTS]: { body: { results: [datasetExport(7)] } } });
+    const u = userEvent.setup();
+    renderApp("/projects/3/ml?tab=exports");
+    await screen.findByRole("table", { name: "Dataset exports" });
+    await u.click(screen.getByRole("button", { name: "New export" }));
+    const fraction = screen.getByLabelText("Test fraction");
+    expect(screen.queryByRole("note")).toBeNull();
+    await u.clear(fraction);
+    await u.type(fraction, "0");
+    expect(screen.getByRole("note").textContent).toContain("leaves the test split empty");
+  });
+
   it("posts a new export and shows a 400's field errors", async () => {
     document.cookie = "csrftoken=tok";
     const created = datasetExport(10);

@@ -91,15 +91,49 @@ function ExportTable({ projectId, exports, selectedId }: { projectId: number; ex
                 {exp.created_by && <span className="cell-note"> by {exp.created_by}</span>}
               </td>
               <td className="numeric">{formatCount(exp.train_rows)}</td>
-              <td className="numeric">{formatCount(exp.test_rows)}</td>
+              <td className="numeric">
+                {exp.status === "succeeded" && exp.test_rows === 0 ? (
+                  <span className="cell-warning" data-testid={`export-${exp.id}-empty-test`}>
+                    empty split
+                  </span>
+                ) : (
+                  formatCount(exp.test_rows)
+                )}
+              </td>
               <td>
                 <ExportFiles projectId={projectId} exp={exp} />
+                <DroppedRows exp={exp} />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+const DROP_REASONS: Record<string, string> = {
+  few_votes: "too few votes",
+  no_consensus: "no consensus",
+  low_confidence: "low confidence",
+  tie: "ties",
+  both_bad: "both bad",
+};
+
+/** Why comparisons were left out of an export ("no consensus: 8"), from its counts. */
+export function droppedReasons(counts: Record<string, unknown>): [string, number][] {
+  return Object.entries(DROP_REASONS)
+    .map(([key, label]): [string, number] => [label, typeof counts[key] === "number" ? (counts[key] as number) : 0])
+    .filter(([, n]) => n > 0);
+}
+
+function DroppedRows({ exp }: { exp: DatasetExport }) {
+  const reasons = droppedReasons(exp.counts ?? {});
+  if (reasons.length === 0) return null;
+  return (
+    <p className="cell-note" data-testid={`export-${exp.id}-dropped`}>
+      Left out: {reasons.map(([label, n]) => `${label}: ${formatCount(n)}`).join(", ")}
+    </p>
   );
 }
 
@@ -223,6 +257,12 @@ export function NewExportForm({
             {...invalidProps("test_fraction")}
           />
           <FieldError id={errorId("test_fraction")} messages={errorsOf("test_fraction")} />
+          {Number(draft.testFraction) === 0 && draft.testFraction.trim() !== "" && (
+            <p className="field-note warning" role="note">
+              A test fraction of 0 leaves the test split empty: a reward model trained on this
+              export gets no held-out accuracy, and a round stops at its test-split gate.
+            </p>
+          )}
         </div>
         <div className="console-field">
           <label htmlFor={`${id}-min-votes`}>Minimum votes</label>
