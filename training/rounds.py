@@ -28,6 +28,7 @@ from training.models import (
     ArtifactKind,
     ModelArtifact,
     RLHFRound,
+    RoundDefaults,
     RoundStep,
     RunKind,
     RunStatus,
@@ -80,13 +81,17 @@ def previous_round(project: Project, number: int) -> RLHFRound | None:
 
 
 def next_base_policy(project: Project) -> ModelArtifact | None:
-    """The policy a new round starts from: the last published round's, else none."""
+    """The policy a new round starts from: the last published round's, else the project's
+    starting policy (its round defaults), else none."""
     last = (
         RLHFRound.objects.filter(project=project, status=RunStatus.SUCCEEDED)
         .order_by("-number")
         .first()
     )
-    return last.policy_artifact if last is not None else None
+    if last is not None:
+        return last.policy_artifact
+    defaults = RoundDefaults.objects.filter(project=project).select_related("base_policy").first()
+    return defaults.base_policy if defaults is not None else None
 
 
 @transaction.atomic
