@@ -139,6 +139,7 @@ def test_seed_demo_builds_a_loop_project_with_weeks_of_history_and_is_idempotent
     assert "(new)" not in again.getvalue()
 
 
+@pytest.mark.timeout(900)  # the round's reward training, in full: minutes on a busy CPU
 def test_the_loop_projects_first_round_trains_on_a_real_split(
     settings: Any, tmp_path: Path, make_user: Any
 ) -> None:
