@@ -363,11 +363,13 @@ def test_a_projects_round_defaults_fill_the_form_and_start_the_first_round(
     )
     assert created.status_code == 201, created.content
     r = RLHFRound.objects.get(pk=created.json()["id"])
+    reward: Any = CONFIG["reward"]
+    policy: Any = CONFIG["policy"]
     assert r.base_policy_id == base.pk
-    assert r.config["reward"]["learning_rate"] == CONFIG["reward"]["learning_rate"]
-    assert r.config["reward"]["epochs"] == CONFIG["reward"]["epochs"]
+    assert r.config["reward"]["learning_rate"] == reward["learning_rate"]
+    assert r.config["reward"]["epochs"] == reward["epochs"]
     assert r.config["generation"]["sampling"]["max_new_tokens"] == 8
-    assert r.config["policy"]["total_episodes"] == CONFIG["policy"]["total_episodes"]
+    assert r.config["policy"]["total_episodes"] == policy["total_episodes"]
     r = drive(r)
     assert r.status == RunStatus.SUCCEEDED, r.error
     # later rounds start from the last published policy, not the project's first one
