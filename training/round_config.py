@@ -16,7 +16,7 @@ from annotation.export_options import InvalidExportOptions, parse_export_options
 from annotation.models import Project
 from training.ml.generation import parse_sampling_config
 from training.ml.reward import parse_config as parse_reward_config
-from training.models import ArtifactKind, RoundDefaults, RunKind
+from training.models import ArtifactKind, ModelArtifact, RoundDefaults, RunKind
 from training.policy_runs import PARSERS
 from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
 
@@ -92,18 +92,25 @@ def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
     return _validated(project, merged(default_round_config(project), _known_options(raw)))
 
 
+def check_round_defaults(
+    *, project: Project, config: Any, base_policy_id: int | None = None
+) -> ModelArtifact | None:
+    """Check round defaults as a round over the built-in defaults would be checked (and the
+    base policy as a round's); returns the base policy."""
+    _validated(project, merged(builtin_round_config(), _known_options(config)))
+    if base_policy_id is None:
+        return None
+    return project_artifact(
+        project, base_policy_id, field="base_policy", kinds=[ArtifactKind.POLICY]
+    )
+
+
 @transaction.atomic
 def set_round_defaults(
     *, project: Project, config: Any, base_policy_id: int | None = None
 ) -> RoundDefaults:
-    """Store the project's round defaults, checked as a round over the built-in defaults
-    would be (and the base policy as a round's)."""
-    _validated(project, merged(builtin_round_config(), _known_options(config)))
-    base = (
-        project_artifact(project, base_policy_id, field="base_policy", kinds=[ArtifactKind.POLICY])
-        if base_policy_id is not None
-        else None
-    )
+    """Store the project's round defaults, once :func:`check_round_defaults` accepts them."""
+    base = check_round_defaults(project=project, config=config, base_policy_id=base_policy_id)
     defaults, _ = RoundDefaults.objects.update_or_create(
         project=project, defaults={"config": config, "base_policy": base}
     )

@@ -376,6 +376,29 @@ def test_a_projects_round_defaults_fill_the_form_and_start_the_first_round(
     assert client.get(url + "defaults/").json()["base_policy"] == r.policy_artifact_id
 
 
+def test_the_admin_form_checks_round_defaults_as_a_round(
+    make_user: Any, policy_files: Path
+) -> None:
+    from training.admin import RoundDefaultsForm
+
+    project = create_project(name="admin-defaults")
+    base = base_policy(policy_files)
+    bad = RoundDefaultsForm(
+        data={"project": project.pk, "config": json.dumps({"reward": {"epochs": -1}})}
+    )
+    assert not bad.is_valid() and "epochs" in str(bad.errors)
+    good = RoundDefaultsForm(
+        data={
+            "project": project.pk,
+            "base_policy": base.pk,
+            "config": json.dumps({"reward": {"epochs": 2}}),
+        }
+    )
+    assert good.is_valid(), good.errors
+    good.save()
+    assert default_round_config(project)["reward"] == {"epochs": 2}
+
+
 def _copy(files: Path) -> Path:
     staged = staging_dir("test")
     shutil.copytree(files, staged, dirs_exist_ok=True)

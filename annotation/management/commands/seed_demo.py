@@ -122,7 +122,7 @@ class Command(BaseCommand):
         """A tiny tokenizer and policy in the registry, for training runs in the demo."""
         from training.models import ModelArtifact
 
-        if not ModelArtifact.objects.filter(kind="policy").exists():
+        if not ModelArtifact.objects.filter(kind="policy", project__isnull=True).exists():
             call_command("create_tiny_models", stdout=self.stdout)
 
     def _project(self) -> Project:
