@@ -2,11 +2,12 @@
 
 - "Demo: assistant helpfulness": readable prompts with 3 candidates each, nobody has judged
   them yet (annotate them yourself).
-- "Demo: RLHF loop": the synthetic gold task (:mod:`training.ml.synthetic`) — candidates
-  sampled from a tiny word policy, judged over the past six weeks by simulated annotators
-  through the queue's services (:mod:`annotation.simulated_history`), a quality snapshot,
-  and round defaults that fit the task, so that a round started from the ML console trains
-  a reward model on a real split and publishes readable responses.
+- "Demo: RLHF loop (synthetic words)": the synthetic gold task
+  (:mod:`training.ml.synthetic`) — candidates sampled from a tiny word policy, judged over
+  the past six weeks by simulated annotators through the queue's services
+  (:mod:`annotation.simulated_history`), a quality snapshot, and round defaults that fit the
+  task, so that a round started from the ML console trains a reward model on a real split
+  and publishes readable responses (:mod:`training.demo`).
 
 Idempotent: running it again keeps what is there (and re-prints the logins).
 """
@@ -110,8 +111,8 @@ class Command(BaseCommand):
             engineer=users.get(username="mlee"),
             humans=list(users.filter(username__in=["alice", "bob", "carol"]).order_by("id")),
         )
-        if report.history is not None:
-            h = report.history
+        h = report.history
+        if h is not None and h.first is not None and h.last is not None:
             self.stdout.write(
                 f"RLHF loop project: {h.judgments} simulated judgments from "
                 f"{h.first:%Y-%m-%d} to {h.last:%Y-%m-%d} (rule agreement {h.agreement})."
