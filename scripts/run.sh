@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run Preflab on its embedded default: SQLite + filesystem broker under var/, a seeded demo
-# project, gunicorn + one Celery worker (both queues). Ctrl-C stops both.
+# Run Preflab on its embedded default: SQLite + filesystem broker under var/, two seeded demo
+# projects (one to annotate, one with weeks of simulated judgments to start an RLHF round on),
+# gunicorn + one Celery worker (both queues). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}

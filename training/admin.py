@@ -9,8 +9,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from preflab.errors import DomainError
-from training.models import ModelArtifact, ModelRegistration, TrainingRun
+from training.models import ModelArtifact, ModelRegistration, RoundDefaults, TrainingRun
 from training.reward_runs import check_reward_run, create_reward_run
+from training.round_config import check_round_defaults
 
 
 @admin.register(ModelArtifact)
@@ -119,3 +120,35 @@ class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class RoundDefaultsForm(forms.ModelForm[RoundDefaults]):
+    """A project's round defaults, through the same checks as ``set_round_defaults``."""
+
+    class Meta:
+        model = RoundDefaults
+        fields = ["project", "base_policy", "config"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        project = data.get("project") or getattr(self.instance, "project", None)
+        if project is not None:
+            base = data.get("base_policy")
+            try:
+                check_round_defaults(
+                    project=project,
+                    config=data.get("config") or {},
+                    base_policy_id=base.pk if base is not None else None,
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(f"{exc.message} {exc.extra or ''}".strip()) from None
+        return data
+
+
+@admin.register(RoundDefaults)
+class RoundDefaultsAdmin(admin.ModelAdmin[RoundDefaults]):
+    """What a project's RLHF rounds start from (the console's form is filled with it)."""
+
+    form = RoundDefaultsForm
+    list_display = ["project", "base_policy", "updated_at"]
+    raw_id_fields = ["project", "base_policy"]

@@ -327,3 +327,38 @@ class ModelRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"registration {self.pk} of {self.path} ({self.status})"
+
+
+class RoundDefaults(models.Model):
+    """A project's starting point for RLHF rounds: the policy its first round improves and
+    settings that fit its data and models. The console's start form is filled with them
+    (over the built-in defaults, section by section); a round started without a base
+    policy, before any round was published, starts from ``base_policy``. Written through
+    :func:`training.round_config.set_round_defaults`, which validates them as a round."""
+
+    project = models.OneToOneField(
+        "annotation.Project",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="round_defaults",
+    )
+    base_policy = models.ForeignKey(
+        ModelArtifact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The first round's policy (later rounds start from the last published one).",
+    )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Round options; export/reward/policy/generation are merged key by key.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "round defaults"
+
+    def __str__(self) -> str:
+        return f"round defaults of project {self.project_id}"

@@ -1,19 +1,25 @@
 """An RLHF round's configuration: which algorithm, which feedback, and each step's settings,
-validated with the same checks as the runs it will start (a bad round is a 400 at once)."""
+validated with the same checks as the runs it will start (a bad round is a 400 at once).
+
+Defaults come in two layers: the built-in ones, and a project's own (:class:`RoundDefaults`:
+settings that fit its data and models, and the policy its first round starts from) laid
+over them key by key. A round's config fills what it leaves out from both."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
+from django.db import transaction
+
 from annotation.export_options import InvalidExportOptions, parse_export_options
 from annotation.models import Project
 from training.ml.generation import parse_sampling_config
 from training.ml.reward import parse_config as parse_reward_config
-from training.models import RunKind
+from training.models import ArtifactKind, ModelArtifact, RoundDefaults, RunKind
 from training.policy_runs import PARSERS
 from training.round_gates import GateConfig, parse_gates
-from training.run_inputs import InvalidRunConfig, parsed_config, run_prompts
+from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
 
 ALGORITHMS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
 ROUND_OPTIONS = (
@@ -31,8 +37,8 @@ GENERATION_OPTIONS = ("sampling", "pairs_per_prompt")
 WINDOW = ("judged_after", "judged_before")  # set by the round, not by its config
 
 
-def default_round_config() -> dict[str, Any]:
-    """What the console's form starts from."""
+def builtin_round_config() -> dict[str, Any]:
+    """The defaults of every project (each step's own defaults fill its empty section)."""
     return {
         "algorithm": RunKind.PPO.value,
         "accumulate": False,
@@ -46,12 +52,32 @@ def default_round_config() -> dict[str, Any]:
     }
 
 
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``: nested objects key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def default_round_config(project: Project | None = None) -> dict[str, Any]:
+    """What the console's form starts from: the built-in defaults with the project's own
+    laid over them."""
+    config = builtin_round_config()
+    if project is None:
+        return config
+    stored = RoundDefaults.objects.filter(project=project).values_list("config", flat=True)
+    return merged(config, stored.first() or {})
+
+
 def _bad(field: str, message: str) -> InvalidRunConfig:
     return InvalidRunConfig(f"{field}: {message}", extra={"fields": {field: message}})
 
 
-def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
-    """Validate (defaults filled in) and return the config as stored on the round."""
+def _known_options(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _bad("config", "must be a JSON object")
     unknown = sorted(set(raw) - set(ROUND_OPTIONS))
@@ -60,7 +86,41 @@ def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
             f"Unknown option(s): {', '.join(unknown)}.",
             extra={"fields": dict.fromkeys(unknown, "unknown option")},
         )
-    config = default_round_config() | raw
+    return raw
+
+
+def parse_round_config(project: Project, raw: Any) -> dict[str, Any]:
+    """Validate (the project's defaults filled in) and return the config as stored on the
+    round."""
+    return _validated(project, merged(default_round_config(project), _known_options(raw)))
+
+
+def check_round_defaults(
+    *, project: Project, config: Any, base_policy_id: int | None = None
+) -> ModelArtifact | None:
+    """Check round defaults as a round over the built-in defaults would be checked (and the
+    base policy as a round's); returns the base policy."""
+    _validated(project, merged(builtin_round_config(), _known_options(config)))
+    if base_policy_id is None:
+        return None
+    return project_artifact(
+        project, base_policy_id, field="base_policy", kinds=[ArtifactKind.POLICY]
+    )
+
+
+@transaction.atomic
+def set_round_defaults(
+    *, project: Project, config: Any, base_policy_id: int | None = None
+) -> RoundDefaults:
+    """Store the project's round defaults, once :func:`check_round_defaults` accepts them."""
+    base = check_round_defaults(project=project, config=config, base_policy_id=base_policy_id)
+    defaults, _ = RoundDefaults.objects.update_or_create(
+        project=project, defaults={"config": config, "base_policy": base}
+    )
+    return defaults
+
+
+def _validated(project: Project, config: dict[str, Any]) -> dict[str, Any]:
     algorithm = config["algorithm"]
     if algorithm not in ALGORITHMS:
         raise _bad("algorithm", f"must be one of {', '.join(ALGORITHMS)}")

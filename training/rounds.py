@@ -29,6 +29,7 @@ from training.models import (
     ArtifactKind,
     ModelArtifact,
     RLHFRound,
+    RoundDefaults,
     RoundStep,
     RunKind,
     RunStatus,
@@ -92,7 +93,8 @@ def previous_round(project: Project, number: int) -> RLHFRound | None:
 
 def next_base_policy(project: Project) -> ModelArtifact | None:
     """The policy a new round starts from: the last published round's; before any round
-    published, the newest policy the project can use (its own or a shared one); else none."""
+    published, the project's starting policy (its round defaults), else the newest policy
+    the project can use (its own or a shared one); else none."""
     last = (
         RLHFRound.objects.filter(project=project, status=RunStatus.SUCCEEDED)
         .order_by("-number")
@@ -100,6 +102,9 @@ def next_base_policy(project: Project) -> ModelArtifact | None:
     )
     if last is not None and last.policy_artifact is not None:
         return last.policy_artifact
+    defaults = RoundDefaults.objects.filter(project=project).select_related("base_policy").first()
+    if defaults is not None and defaults.base_policy is not None:
+        return defaults.base_policy
     return (
         ModelArtifact.objects.filter(
             Q(project=project) | Q(project__isnull=True), kind=ArtifactKind.POLICY

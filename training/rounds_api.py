@@ -61,7 +61,10 @@ class RoundDefaultsView(APIView):
         project = Project.objects.get(pk=project_id)
         base = rounds.next_base_policy(project)
         return Response(
-            {"base_policy": base.pk if base is not None else None, "config": default_round_config()}
+            {
+                "base_policy": base.pk if base is not None else None,
+                "config": default_round_config(project),
+            }
         )
 
 

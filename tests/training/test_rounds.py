@@ -25,12 +25,21 @@ from tests.annotation.factories import jsonl
 from training.generation_runs import execute_generation_run
 from training.ml.ppo import parse_ppo_config
 from training.ml.synthetic import gold_score, random_answer
-from training.models import ModelArtifact, RLHFRound, RunKind, RunStatus, TrainingRun
+from training.models import (
+    ModelArtifact,
+    RLHFRound,
+    RoundDefaults,
+    RunKind,
+    RunStatus,
+    TrainingRun,
+)
 from training.policy_runs import execute_policy_run
 from training.registry import register_artifact, staging_dir
 from training.reward_runs import execute_reward_run
+from training.round_config import default_round_config, set_round_defaults
 from training.round_selectors import wilson_interval
 from training.rounds import advance_round, cancel_round, retry_round, start_round
+from training.run_inputs import InvalidRunConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -319,6 +328,94 @@ def test_round_requests_are_validated_and_one_round_runs_at_a_time(
     again = client.post(url, {"base_policy": base.pk}, content_type="application/json")
     assert again.status_code == 409
     assert client.get(url).json()["results"][0]["number"] == 1
+
+
+def test_a_projects_round_defaults_fill_the_form_and_start_the_first_round(
+    make_user: Any, policy_files: Path, client: Client
+) -> None:
+    project, engineer, _ = judged_project(make_user, n=6)
+    other = create_project(name="other")
+    base = base_policy(policy_files)
+    with pytest.raises(InvalidRunConfig, match="cliprange"):
+        set_round_defaults(project=project, config={"policy": {"cliprange": 4}})
+    with pytest.raises(InvalidRunConfig, match="colour"):
+        set_round_defaults(project=project, config={"colour": 1})
+    foreign = register_artifact(
+        source=_copy(policy_files), name="theirs", kind="policy", project=other
+    )
+    with pytest.raises(InvalidRunConfig, match="base_policy"):
+        set_round_defaults(project=project, config={}, base_policy_id=foreign.pk)
+    assert not RoundDefaults.objects.exists()
+
+    set_round_defaults(
+        project=project,
+        base_policy_id=base.pk,
+        config={
+            "reward": CONFIG["reward"],
+            "generation": {"sampling": {"max_new_tokens": 8}},
+            "gates": CONFIG["gates"],  # six comparisons: a test split of a row or two
+        },
+    )
+    client.force_login(engineer)
+    url = f"/api/projects/{project.id}/rounds/"
+    defaults = client.get(url + "defaults/").json()
+    assert defaults["base_policy"] == base.pk
+    assert defaults["config"]["reward"] == CONFIG["reward"]
+    # laid over the built-in defaults key by key
+    assert defaults["config"]["generation"] == {
+        "sampling": {"n": 1, "max_new_tokens": 8},
+        "pairs_per_prompt": 1,
+    }
+    assert defaults["config"]["export"] == {"test_fraction": 0.1}
+    # another project keeps the built-in ones
+    assert default_round_config(other) == default_round_config()
+
+    # a round without a base policy or a reward section starts from the project's
+    created = client.post(
+        url, {"config": {"policy": CONFIG["policy"]}}, content_type="application/json"
+    )
+    assert created.status_code == 201, created.content
+    r = RLHFRound.objects.get(pk=created.json()["id"])
+    reward: Any = CONFIG["reward"]
+    policy: Any = CONFIG["policy"]
+    assert r.base_policy_id == base.pk
+    assert r.config["reward"]["learning_rate"] == reward["learning_rate"]
+    assert r.config["reward"]["epochs"] == reward["epochs"]
+    assert r.config["generation"]["sampling"]["max_new_tokens"] == 8
+    assert r.config["policy"]["total_episodes"] == policy["total_episodes"]
+    r = drive(r)
+    assert r.status == RunStatus.SUCCEEDED, r.error
+    # later rounds start from the last published policy, not the project's first one
+    assert client.get(url + "defaults/").json()["base_policy"] == r.policy_artifact_id
+
+
+def test_the_admin_form_checks_round_defaults_as_a_round(
+    make_user: Any, policy_files: Path
+) -> None:
+    from training.admin import RoundDefaultsForm
+
+    project = create_project(name="admin-defaults")
+    base = base_policy(policy_files)
+    bad = RoundDefaultsForm(
+        data={"project": project.pk, "config": json.dumps({"reward": {"epochs": -1}})}
+    )
+    assert not bad.is_valid() and "epochs" in str(bad.errors)
+    good = RoundDefaultsForm(
+        data={
+            "project": project.pk,
+            "base_policy": base.pk,
+            "config": json.dumps({"reward": {"epochs": 2}}),
+        }
+    )
+    assert good.is_valid(), good.errors
+    good.save()
+    assert default_round_config(project)["reward"] == {"epochs": 2}
+
+
+def _copy(files: Path) -> Path:
+    staged = staging_dir("test")
+    shutil.copytree(files, staged, dirs_exist_ok=True)
+    return staged
 
 
 @pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.PROJECT_ADMIN])

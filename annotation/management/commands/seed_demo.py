@@ -1,4 +1,13 @@
-"""Seed the demo: users with each role, a project, and readable prompts with 3 candidates each.
+"""Seed the demo: users with each role and two projects.
+
+- "Demo: assistant helpfulness": readable prompts with 3 candidates each, nobody has judged
+  them yet (annotate them yourself).
+- "Demo: RLHF loop (synthetic words)": the synthetic gold task
+  (:mod:`training.ml.synthetic`) — candidates sampled from a tiny word policy, judged over
+  the past six weeks by simulated annotators through the queue's services
+  (:mod:`annotation.simulated_history`), a quality snapshot, and round defaults that fit the
+  task, so that a round started from the ML console trains a reward model on a real split
+  and publishes readable responses (:mod:`training.demo`).
 
 Idempotent: running it again keeps what is there (and re-prints the logins).
 """
@@ -6,6 +15,7 @@ Idempotent: running it again keeps what is there (and re-prints the logins).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +28,8 @@ from annotation.importing import ImportOptions, Pairing, import_comparisons
 from annotation.models import Project
 from annotation.roles import Role
 from annotation.services import create_project, set_membership
+from training.demo import ANNOTATORS as LOOP_ANNOTATORS
+from training.demo import LoopSeedReport, seed_loop_project
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo_data" / "demo_prompts.jsonl"
 DEMO_PROJECT = "Demo: assistant helpfulness"
@@ -47,9 +59,13 @@ USERS: list[tuple[str, str | None, bool]] = [
 
 
 class Command(BaseCommand):
-    help = "Create demo users and a demo project with 30 prompts × 3 candidate responses."
+    help = (
+        "Create demo users, a project with 30 prompts × 3 candidate responses to annotate, "
+        "and an RLHF-loop project with weeks of simulated judgments."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
         with transaction.atomic():
             project = self._project()
             created_users = self._users(project)
@@ -66,18 +82,48 @@ class Command(BaseCommand):
                     f"{report.comparisons_created} comparisons."
                 )
         self._tiny_models()
+        loop = self._loop_project()
+        created_users |= loop.created_users
         self.stdout.write(self.style.SUCCESS(f"Demo project #{project.id}: {project.name}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo project #{loop.project.id}: {loop.project.name}")
+        )
+        self.stdout.write(
+            f"  {loop.comparisons} comparisons, {loop.project.judgments.count()} judgments; "
+            f"starting policy #{loop.policy.pk} ({loop.policy.name}). "
+            "Try: log in as mlee, open its ML console, start a round."
+        )
         self.stdout.write(f"Logins (password for all: {DEMO_PASSWORD}):")
         for username, role, is_super in USERS:
             label = "superuser" if is_super else str(Role(role).label if role else "")
             note = " (new)" if username in created_users else ""
             self.stdout.write(f"  {username:<8} {label}{note}")
+        for username, _, _ in LOOP_ANNOTATORS:
+            note = " (new)" if username in created_users else ""
+            self.stdout.write(f"  {username:<8} Annotator, RLHF loop (simulated){note}")
+        self.stdout.write(f"Seeded in {time.monotonic() - started:.1f} s.")
+
+    def _loop_project(self) -> LoopSeedReport:
+        users = get_user_model().objects
+        report = seed_loop_project(
+            password=DEMO_PASSWORD,
+            admin=users.get(username="priya"),
+            engineer=users.get(username="mlee"),
+            humans=list(users.filter(username__in=["alice", "bob", "carol"]).order_by("id")),
+        )
+        h = report.history
+        if h is not None and h.first is not None and h.last is not None:
+            self.stdout.write(
+                f"RLHF loop project: {h.judgments} simulated judgments from "
+                f"{h.first:%Y-%m-%d} to {h.last:%Y-%m-%d} (rule agreement {h.agreement})."
+            )
+        return report
 
     def _tiny_models(self) -> None:
         """A tiny tokenizer and policy in the registry, for training runs in the demo."""
         from training.models import ModelArtifact
 
-        if not ModelArtifact.objects.filter(kind="policy").exists():
+        if not ModelArtifact.objects.filter(kind="policy", project__isnull=True).exists():
             call_command("create_tiny_models", stdout=self.stdout)
 
     def _project(self) -> Project:
