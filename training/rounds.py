@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import Max, Q
+from django.dispatch import receiver
 from django.utils import timezone
 
 from annotation.export import create_export
@@ -49,7 +50,7 @@ from training.round_gates import (
     split_gate,
 )
 from training.run_inputs import project_artifact
-from training.run_lifecycle import request_cancel
+from training.run_lifecycle import request_cancel, run_finished
 
 RUN_FIELD = {
     RoundStep.REWARD: "reward_run",
@@ -498,6 +499,13 @@ STEP_ACTIONS: dict[RoundStep, Callable[[RLHFRound], bool]] = {
     RoundStep.POLICY: _policy,
     RoundStep.GENERATE: _generate,
 }
+
+
+@receiver(run_finished)
+def advance_rounds_waiting_on(sender: Any, run: TrainingRun, **kwargs: Any) -> None:
+    """A run finished: the rounds waiting on it advance (once the finishing update commits)."""
+    for round_id in rounds_waiting_on(run):
+        _enqueue(round_id)
 
 
 def rounds_waiting_on(run: TrainingRun) -> list[int]:

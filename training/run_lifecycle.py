@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from preflab.errors import ConflictError
@@ -44,15 +45,26 @@ from training.registry import register_artifact
 logger = logging.getLogger(__name__)
 
 
+run_finished = Signal()
+"""Sent with ``run=`` once a run reached a terminal status (after its fenced update).
+Layers above the lifecycle (RLHF rounds) subscribe to it; the lifecycle imports none of
+them."""
+
+_RUN_TASKS: dict[str, Any] = {}
+
+
+def register_run_task(kind: str, task: Any) -> None:
+    """The Celery task that executes runs of ``kind`` (``training.tasks`` registers them
+    when it is imported, which the app's ``ready`` does)."""
+    _RUN_TASKS[kind] = task
+
+
 def task_for(kind: str) -> Any:
     """The Celery task that executes runs of ``kind``."""
-    from training import tasks
-
-    if kind == RunKind.REWARD:
-        return tasks.train_reward_model
-    if kind == RunKind.GENERATE:
-        return tasks.generate_candidates
-    return tasks.train_policy
+    task = _RUN_TASKS.get(RunKind(kind).value)
+    if task is None:
+        raise RuntimeError(f"no task is registered for {kind} runs (is training.tasks loaded?)")
+    return task
 
 
 def enqueue_on_commit(run: TrainingRun) -> None:
@@ -246,12 +258,8 @@ class Heartbeat:
 
 
 def notify_rounds(run: TrainingRun) -> None:
-    """A run finished: the RLHF rounds waiting on it advance (once this commits)."""
-    from training.rounds import rounds_waiting_on
-    from training.tasks import advance_round
-
-    for round_id in rounds_waiting_on(run):
-        transaction.on_commit(partial(advance_round.delay, round_id))
+    """A run finished: tell the layers that wait on runs (:data:`run_finished`)."""
+    run_finished.send(sender=TrainingRun, run=run)
 
 
 def mark_failed(attempt: RunAttempt, exc: BaseException) -> bool:

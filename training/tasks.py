@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from training.models import RunKind
+from training.run_lifecycle import register_run_task
+
 
 @shared_task(name="training.gpu.train_reward_model", acks_late=True)
 def train_reward_model(run_id: int) -> dict[str, object]:
@@ -68,3 +71,9 @@ def validate_model_registration(registration_id: int) -> dict[str, object]:
         "status": registration.status,
         "artifact_id": registration.artifact_id,
     }
+
+
+register_run_task(RunKind.REWARD, train_reward_model)
+for _kind in (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO):
+    register_run_task(_kind, train_policy)
+register_run_task(RunKind.GENERATE, generate_candidates)
