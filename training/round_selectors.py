@@ -49,12 +49,34 @@ def round_win_rate(r: RLHFRound) -> dict[str, Any] | None:
     """How often annotators preferred the new policy's response (ties and both-bad count ½),
     with a 95 % Wilson interval, and the reward model's predicted win rate on the same pairs
     (a prediction far above the humans' is the signature of over-optimization)."""
-    if r.batch is None:
-        return None
-    new, previous = batch_sides(r.batch, r.policy_artifact_id)
-    rows = Judgment.objects.filter(comparison__batch=r.batch).values_list(
-        "choice", "comparison__response_a_id", "comparison__response_b_id"
-    )
+    return round_win_rates([r])[r.pk]
+
+
+def round_win_rates(rounds: list[RLHFRound]) -> dict[int, dict[str, Any] | None]:
+    """:func:`round_win_rate` of many rounds, with one query for all their judgments (the
+    rounds come with ``batch`` and ``generation_run`` selected)."""
+    published = [r for r in rounds if r.batch is not None]
+    rows: dict[int, list[tuple[str, int, int]]] = {r.batch.pk: [] for r in published if r.batch}
+    if rows:
+        judged = Judgment.objects.filter(comparison__batch_id__in=list(rows)).values_list(
+            "comparison__batch_id",
+            "choice",
+            "comparison__response_a_id",
+            "comparison__response_b_id",
+        )
+        for batch_id, choice, a, b in judged:
+            rows[batch_id].append((choice, a, b))
+    rates: dict[int, dict[str, Any] | None] = {r.pk: None for r in rounds}
+    for r in published:
+        assert r.batch is not None
+        new, previous = batch_sides(r.batch, r.policy_artifact_id)
+        rates[r.pk] = _win_rate(r, rows[r.batch.pk], new, previous)
+    return rates
+
+
+def _win_rate(
+    r: RLHFRound, rows: list[tuple[str, int, int]], new: set[int], previous: set[int]
+) -> dict[str, Any]:
     wins = ties = n = 0
     for choice, a, b in rows:
         if not ({a, b} & new and {a, b} & previous):

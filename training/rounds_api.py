@@ -14,7 +14,7 @@ from preflab.errors import NotFoundError
 from training import rounds
 from training.models import ModelArtifact, RLHFRound
 from training.round_config import default_round_config
-from training.round_selectors import artifact_lineage
+from training.round_selectors import artifact_lineage, round_win_rates
 from training.serializers import LineageSerializer, RoundSerializer, StartRoundSerializer
 
 
@@ -33,10 +33,13 @@ class RoundListView(APIView):
         responses=inline_serializer("RoundList", {"results": RoundSerializer(many=True)}),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        rows = RLHFRound.objects.filter(project_id=project_id).select_related(
-            "batch", "generation_run"
-        )[:200]
-        return Response({"results": RoundSerializer(rows, many=True).data})
+        rows = list(
+            RLHFRound.objects.filter(project_id=project_id).select_related(
+                "batch", "generation_run"
+            )[:200]
+        )
+        context = {"win_rates": round_win_rates(rows)}
+        return Response({"results": RoundSerializer(rows, many=True, context=context).data})
 
     @extend_schema(request=StartRoundSerializer, responses={201: RoundSerializer})
     def post(self, request: Request, project_id: int) -> Response:

@@ -187,6 +187,11 @@ class RoundSerializer(serializers.Serializer[Any]):
         ]
 
     def get_win_rate(self, r: Any) -> dict[str, Any] | None:
+        """From the view's ``win_rates`` (a list reads them all in one query), else this
+        round's own."""
+        rates = self.context.get("win_rates")
+        if rates is not None and r.pk in rates:
+            return rates[r.pk]
         from training.round_selectors import round_win_rate
 
         return round_win_rate(r)

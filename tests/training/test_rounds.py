@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from annotation import queue
 from annotation.importing import ImportOptions, import_comparisons
@@ -192,6 +194,9 @@ def test_a_round_runs_every_step_and_publishes_new_vs_previous_pairs(
     assert lineage["judgments"]["count"] == 24 and lineage["judgments"]["annotators"] == 1
     assert lineage["round"] == {"id": r.pk, "number": 1}
 
+    with CaptureQueriesContext(connection) as one_round:
+        assert len(client.get(f"/api/projects/{project.id}/rounds/").json()["results"]) == 1
+
     # round 2 starts from round 1's policy and sees only the feedback since round 1
     r2 = drive(start_round(project=project, config=CONFIG, user=engineer))
     assert r2.status == RunStatus.SUCCEEDED, r2.error
@@ -205,6 +210,14 @@ def test_a_round_runs_every_step_and_publishes_new_vs_previous_pairs(
     ).json()
     assert [a["id"] for a in lineage["ancestors"]] == [r.policy_artifact_id, base.pk]
     assert lineage["judgments"]["count"] == judged
+    # the rounds list reads every round's win rate in one query: two published rounds cost
+    # what one did
+    judge_all(project, annotator)
+    with CaptureQueriesContext(connection) as two_rounds:
+        listed = client.get(f"/api/projects/{project.id}/rounds/").json()["results"]
+    assert [row["number"] for row in listed] == [2, 1]
+    assert all(row["win_rate"] is not None for row in listed)
+    assert len(two_rounds.captured_queries) == len(one_round.captured_queries)
 
 
 def test_accumulate_takes_all_feedback_and_min_judgments_fails_then_retries(
