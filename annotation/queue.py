@@ -170,13 +170,18 @@ def lease_next(
 def _pick(project_id: int, user_id: int, scheme: sql.Scheme) -> int | None:
     """Lock one comparison with a free slot that the user was never assigned."""
     lock = sql.lock_clause("c", skip_locked=True)
+    other_prompt = (
+        sql.PICK_OPEN_OTHER_PROMPT + lock,
+        [project_id, False, user_id, user_id, project_id],
+    )
     open_regular = (sql.PICK_OPEN + lock, [project_id, False, user_id])
     gold = (sql.PICK_GOLD + lock, [project_id, True, user_id])
-    # gold at the gold rate; once nothing regular is left, the unseen gold items
+    # gold at the gold rate; once nothing regular is left, the unseen gold items. A regular
+    # item comes from another prompt than the last one while there is such work open.
     if scheme.gold_rate > 0 and _rng.random() < scheme.gold_rate:
-        queries = [gold, open_regular]
+        queries = [gold, other_prompt, open_regular]
     else:
-        queries = [open_regular, gold]
+        queries = [other_prompt, open_regular, gold]
     for statement, params in queries:
         row = sql.fetchone(statement, params)
         if row is not None:

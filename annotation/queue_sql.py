@@ -151,6 +151,22 @@ PICK_OPEN = (
     "ORDER BY c.judgment_count DESC, c.id LIMIT 1"
 )
 
+# The same pick, away from the prompt of the annotator's latest lease: consecutive items come
+# from different prompts while other work is open (PICK_OPEN is the fallback). The latest
+# lease is one index probe (annotator, project, created_at), evaluated once per pick.
+PICK_OPEN_OTHER_PROMPT = (
+    f"SELECT c.id FROM {T_COMPARISON} c "
+    "WHERE c.project_id = %s AND c.is_gold = %s "
+    "AND c.judgment_count < (c.target_votes - c.lease_count) "
+    f"AND NOT EXISTS (SELECT 1 FROM {T_ASSIGNMENT} x "
+    "WHERE x.comparison_id = c.id AND x.annotator_id = %s) "
+    f"AND c.prompt_id <> COALESCE((SELECT c2.prompt_id FROM {T_ASSIGNMENT} a2 "
+    f"JOIN {T_COMPARISON} c2 ON c2.id = a2.comparison_id "
+    "WHERE a2.annotator_id = %s AND a2.project_id = %s "
+    "ORDER BY a2.created_at DESC, a2.id DESC LIMIT 1), -1) "
+    "ORDER BY c.judgment_count DESC, c.id LIMIT 1"
+)
+
 PICK_GOLD = (
     f"SELECT c.id FROM {T_COMPARISON} c "
     "WHERE c.project_id = %s AND c.is_gold = %s "

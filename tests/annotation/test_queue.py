@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -239,3 +240,31 @@ def test_non_annotators_cannot_lease(project: Project, project_admin: Any) -> No
     seed_pairs(project, 1)
     with pytest.raises(queue.NotAnAnnotator):
         queue.lease_next(project_id=project.id, user=project_admin)
+
+
+def test_consecutive_items_come_from_different_prompts_while_others_are_open(
+    project: Project, annotator: Any
+) -> None:
+    from annotation.importing import ImportOptions, Pairing, import_comparisons
+    from tests.annotation.factories import jsonl
+
+    rows = [
+        {"id": f"q{i}", "prompt": f"Question {i}?", "responses": [f"a{i}", f"b{i}", f"c{i}"]}
+        for i in range(2)
+    ]
+    import_comparisons(
+        project=project, stream=jsonl(*rows), options=ImportOptions(pairing=Pairing.ALL_PAIRS)
+    )
+    assert Comparison.objects.filter(project=project).count() == 6  # 3 pairs per prompt
+    prompts = []
+    while (lease := queue.lease_next(project_id=project.id, user=annotator)) is not None:
+        prompts.append(Comparison.objects.get(pk=lease.comparison_id).prompt_id)
+        queue.submit_judgment(
+            project_id=project.id,
+            assignment_id=lease.id,
+            user=annotator,
+            data=JudgmentInput(choice="left", strength=3),
+        )
+    assert len(prompts) == 6
+    # the two prompts alternate: never the same prompt twice in a row while the other has work
+    assert all(a != b for a, b in itertools.pairwise(prompts))
