@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Min
 
 from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
+from preflab.db_chunks import chunked
 from training.models import ModelArtifact, RLHFRound, TrainingRun
 
 Z95 = 1.959964
@@ -39,7 +40,9 @@ def batch_sides(batch: Batch, new_artifact_id: int | None) -> tuple[set[int], se
     )
     from annotation.models import Response
 
-    tagged = dict(Response.objects.filter(pk__in=ids).values_list("id", "model_artifact_id"))
+    tagged: dict[int, int | None] = {}
+    for chunk in chunked(ids):
+        tagged.update(Response.objects.filter(pk__in=chunk).values_list("id", "model_artifact_id"))
     new = {i for i, artifact in tagged.items() if artifact == new_artifact_id}
     return new, ids - new
 
@@ -97,18 +100,26 @@ def export_comparison_ids(export: DatasetExport) -> list[int]:
 def export_judgments(export: DatasetExport) -> dict[str, Any]:
     """The judgments behind an export: those of its comparisons inside its time window."""
     filters = export.filters or {}
-    rows = Judgment.objects.filter(comparison_id__in=export_comparison_ids(export))
-    if filters.get("judged_after"):
-        rows = rows.filter(created_at__gte=filters["judged_after"])
-    if filters.get("judged_before"):
-        rows = rows.filter(created_at__lt=filters["judged_before"])
-    summary = rows.aggregate(
-        count=Count("id"),
-        annotators=Count("annotator", distinct=True),
-        first_at=Min("created_at"),
-        last_at=Max("created_at"),
-    )
-    return summary
+    count, annotators, firsts, lasts = 0, set[int](), [], []
+    for chunk in chunked(export_comparison_ids(export)):
+        rows = Judgment.objects.filter(comparison_id__in=chunk)
+        if filters.get("judged_after"):
+            rows = rows.filter(created_at__gte=filters["judged_after"])
+        if filters.get("judged_before"):
+            rows = rows.filter(created_at__lt=filters["judged_before"])
+        part = rows.aggregate(
+            count=Count("id"), first_at=Min("created_at"), last_at=Max("created_at")
+        )
+        count += part["count"]
+        annotators.update(rows.values_list("annotator_id", flat=True).distinct())
+        firsts += [part["first_at"]] if part["first_at"] is not None else []
+        lasts += [part["last_at"]] if part["last_at"] is not None else []
+    return {
+        "count": count,
+        "annotators": len(annotators),
+        "first_at": min(firsts, default=None),
+        "last_at": max(lasts, default=None),
+    }
 
 
 def artifact_lineage(artifact: ModelArtifact) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from annotation.importing import CHUNK_RECORDS, ImportOptions, Pairing, import_c
 from annotation.models import Batch, BatchSource, Comparison, Project, Prompt, Response
 from preflab.db_chunks import RESERVED, chunk_size, chunked, max_query_params
 from tests.annotation import test_export
-from tests.annotation.factories import pair_records
+from tests.annotation.factories import pair_records, seed_pairs
+from training.round_selectors import export_comparison_ids, export_judgments
+from training.run_inputs import InvalidRunConfig, run_prompts
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +181,29 @@ def test_an_absurd_number_of_batch_ids_is_a_clear_400(
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_export"
     assert f"at most {MAX_EXPORT_BATCHES} batches" in response.json()["message"]
+
+
+def test_a_run_naming_more_prompts_than_one_statement_holds(
+    project: Project, lowest_limit: int
+) -> None:
+    seed_pairs(project, 1_200)
+    ids = sorted(Prompt.objects.filter(project=project).values_list("id", flat=True))
+    assert run_prompts(project, list(reversed(ids))) == ids
+    missing = [10**12 + i for i in range(ROWS)]
+    with pytest.raises(InvalidRunConfig, match=f"{ROWS} prompt id") as caught:
+        run_prompts(project, ids + missing)
+    assert caught.value.extra["missing"] == missing[:20]
+
+
+def test_the_judgments_behind_an_export_add_up_across_chunks(
+    judged: tuple[Project, list[Any]], project_admin: Any
+) -> None:
+    """Counted one comparison per statement (on SQLite), the summary is the same."""
+    project, users = judged
+    export = create_export(project=project, options=parse_export_options({}), user=project_admin)
+    whole = export_judgments(export)
+    assert whole["count"] > 20 and whole["annotators"] == len(users)
+    assert len(export_comparison_ids(export)) > 3
+    with lowered_limit(3):
+        assert chunk_size() == 1 or connection.vendor != "sqlite"
+        assert export_judgments(export) == whole
