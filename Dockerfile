@@ -47,11 +47,12 @@ WORKDIR /app
 COPY requirements-torch.txt ./
 RUN pip install --index-url "${TORCH_INDEX_URL}" -r requirements-torch.txt
 
-# Every other dependency at exactly the locked version, each checked against its
-# sha256 (requirements.lock, refreshed by `make lock`): torch, already
-# installed, satisfies what the locked packages ask of it.
-COPY requirements.lock ./
-RUN pip install --require-hashes -r requirements.lock
+# Every other runtime dependency at exactly the locked version, each checked
+# against its sha256 (requirements-runtime.lock: requirements.lock without the
+# dev tools, both refreshed by `make lock`): torch, already installed,
+# satisfies what the locked packages ask of it.
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 
 # The project itself: nothing left to resolve (--no-deps), built with the locked
 # setuptools (--no-build-isolation).

@@ -12,9 +12,13 @@ STAMP := $(VENV)/.installed
 # pinned in requirements-torch.txt and installed on its own, first: its wheel differs by
 # machine (a CPU build here, CUDA builds elsewhere), so it cannot carry one set of hashes.
 LOCK := requirements.lock
+# the Docker image's lock: the same pins without the dev extra
+RUNTIME_LOCK := requirements-runtime.lock
 TORCH := requirements-torch.txt
 LOCK_VENV ?= /tmp/preflab-lock-venv
 PIP_TOOLS := pip-tools==7.6.2
+COMPILE := --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+  --unsafe-package torch
 
 .PHONY: run test setup python frontend lint typecheck pytest clean worker web lock
 
@@ -36,14 +40,17 @@ $(STAMP): $(LOCK) $(TORCH) pyproject.toml
 	touch $(STAMP)
 
 # Resolve pyproject.toml (with the dev extra) into $(LOCK), with hashes, for the torch of
-# $(TORCH); pins already in $(LOCK) are kept unless `make lock UPGRADE=--upgrade` (or
-# UPGRADE="--upgrade-package NAME"). pip-tools runs from a throwaway virtualenv, never $(VENV).
+# $(TORCH), and its runtime part into $(RUNTIME_LOCK); pins already in $(LOCK) are kept
+# unless `make lock UPGRADE=--upgrade` (or UPGRADE="--upgrade-package NAME"). pip-tools
+# runs from a throwaway virtualenv, never from $(VENV).
 lock: $(TORCH) pyproject.toml
 	@test -x $(LOCK_VENV)/bin/pip-compile || \
 	  ( $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet '$(PIP_TOOLS)' )
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet \
-	  --generate-hashes --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
-	  --unsafe-package torch --constraint $(TORCH) --output-file $(LOCK) $(UPGRADE) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile $(COMPILE) \
+	  --extra dev --constraint $(TORCH) --output-file $(LOCK) $(UPGRADE) pyproject.toml
+	# the image's runtime subset (no dev extra), at the same versions
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile $(COMPILE) \
+	  --constraint $(TORCH) --constraint $(LOCK) --output-file $(RUNTIME_LOCK) pyproject.toml
 
 frontend: frontend/node_modules/.package-lock.json frontend/dist/index.html
 
