@@ -30,7 +30,6 @@ FROM python:3.11-slim-bookworm AS runtime
 # CPU wheels by default; a GPU image passes a CUDA index, e.g.
 #   --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG TORCH_VERSION=2.13.0
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -42,17 +41,27 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# torch goes in first, from the chosen index, in its own (large, rarely
-# changing) layer. The project's "torch>=2.13,<2.15" requirement is then
-# already satisfied, so `pip install .` does not pull a different build.
-RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
+# torch goes in first, at the version of requirements-torch.txt, from the chosen
+# index, in its own (large, rarely changing) layer. The build differs by index
+# (+cpu, +cu128, …), so torch is the one package outside the hashed lock.
+COPY requirements-torch.txt ./
+RUN pip install --index-url "${TORCH_INDEX_URL}" -r requirements-torch.txt
 
-# Project metadata and packages, then install the project and its deps.
+# Every other runtime dependency at exactly the locked version, each checked
+# against its sha256 (requirements-runtime.lock: requirements.lock without the
+# dev tools, both refreshed by `make lock`): torch, already installed,
+# satisfies what the locked packages ask of it.
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
+
+# The project itself: nothing left to resolve (--no-deps), built with the locked
+# setuptools (--no-build-isolation).
 COPY pyproject.toml README.md manage.py ./
 COPY preflab/ ./preflab/
+COPY accounts/ ./accounts/
 COPY annotation/ ./annotation/
 COPY training/ ./training/
-RUN pip install . \
+RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info
 
 # Built UI from stage 1.

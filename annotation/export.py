@@ -36,6 +36,7 @@ from annotation.models import (
 )
 from annotation.quality import load_judgments
 from annotation.selectors import excluded_annotator_ids
+from preflab.db_chunks import chunk_size, chunked
 
 LABELS = ("A", "B", "tie", "both_bad")
 ProgressFn = Callable[[float], None]
@@ -67,14 +68,18 @@ def export_root() -> Path:
 def check_batches(project: Project, options: ExportOptions) -> None:
     if not options.batches:
         return
-    known = set(
-        Batch.objects.filter(project=project, id__in=options.batches).values_list("id", flat=True)
-    )
+    known: set[int] = set()
+    for chunk in chunked(options.batches):
+        known.update(
+            Batch.objects.filter(project=project, id__in=chunk).values_list("id", flat=True)
+        )
     unknown = sorted(set(options.batches) - known)
     if unknown:
+        first = unknown[:20]
+        more = f" and {len(unknown) - len(first)} more" if len(unknown) > len(first) else ""
         raise InvalidExportOptions(
-            f"Unknown batch id(s) in this project: {unknown}.",
-            extra={"fields": {"batches": f"unknown: {unknown}"}},
+            f"Unknown batch id(s) in this project: {first}{more}.",
+            extra={"fields": {"batches": f"unknown: {first}{more}"}, "unknown": len(unknown)},
         )
 
 
@@ -160,7 +165,11 @@ def _stream_rows(
     if not options.include_gold:
         outer.append("c.is_gold = %s")
         outer_params.append(False)
-    if options.batches:
+    # batches: in the statement while they fit its parameters, else checked on each row
+    only_batches: set[int] | None = None
+    if len(options.batches) > chunk_size() - len(params) - len(outer_params):
+        only_batches = set(options.batches)
+    elif options.batches:
         outer.append("c.batch_id IN (" + ", ".join(["%s"] * len(options.batches)) + ")")
         outer_params.extend(options.batches)
     sql = (
@@ -184,6 +193,8 @@ def _stream_rows(
             cursor.execute(sql, params + outer_params)
             for rows in _read_ahead(cursor):
                 for comparison_id, batch_id, prompt_id, messages, a, b, ids, ch, st in rows:
+                    if only_batches is not None and batch_id not in only_batches:
+                        continue
                     counts["comparisons_judged"] += 1
                     choices = [CHOICE_INDEX[c] for c in _split_list(ch, str)]
                     tally = [0, 0, 0, 0]

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from preflab.errors import InvalidInputError
 
+MAX_EXPORT_BATCHES = 100_000  # batch ids one export may name (a clear 400 beyond)
 LLAMA2_MARGINS = {4: 1.0, 3: 2 / 3, 2: 1 / 3, 1: 0.0}
 
 
@@ -95,6 +96,8 @@ def parse_export_options(raw: dict[str, Any]) -> ExportOptions:
             isinstance(b, int) and not isinstance(b, bool) for b in batches
         ):
             errors["batches"] = "must be a list of batch ids"
+        elif len(batches) > MAX_EXPORT_BATCHES:
+            errors["batches"] = f"must name at most {MAX_EXPORT_BATCHES} batches"
         else:
             values["batches"] = sorted(set(batches))
     for name in ("judged_after", "judged_before"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
@@ -40,6 +40,7 @@ from annotation.models import (
     Prompt,
     Response,
 )
+from preflab.db_chunks import chunk_size, chunked
 from preflab.errors import InvalidInputError
 
 CHUNK_RECORDS = 5000
@@ -138,12 +139,6 @@ def _bad(report: ImportReport, bad: BadLine) -> None:
         report.bad_lines.append(bad)
 
 
-def _chunks(records: Iterable[PromptRecord], size: int) -> Iterator[list[PromptRecord]]:
-    iterator = iter(records)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
 @transaction.atomic
 def import_comparisons(
     *,
@@ -174,7 +169,7 @@ def import_comparisons(
         },
     )
     report.batch_id = batch.id
-    for chunk in _chunks(_records(stream, report), CHUNK_RECORDS):
+    for chunk in chunked(_records(stream, report), CHUNK_RECORDS):
         if report.bad_line_count and not options.skip_bad_lines:
             continue  # keep validating the rest of the file; nothing will be kept
         _write_chunk(project, batch, chunk, options, report)
@@ -225,7 +220,10 @@ def _write_chunk(
         return
     # 1. Prompts, keyed by external id (existing prompts are reused as they are).
     ids = [r.external_id for r in records]
-    before = Prompt.objects.filter(project=project, external_id__in=ids).count()
+    before = sum(
+        Prompt.objects.filter(project=project, external_id__in=chunk).count()
+        for chunk in chunked(ids)
+    )
     Prompt.objects.bulk_create(
         [
             Prompt(
@@ -236,9 +234,13 @@ def _write_chunk(
         ignore_conflicts=True,
         batch_size=1000,
     )
-    prompt_ids = dict(
-        Prompt.objects.filter(project=project, external_id__in=ids).values_list("external_id", "id")
-    )
+    prompt_ids: dict[str, int] = {}
+    for chunk in chunked(ids):
+        prompt_ids.update(
+            Prompt.objects.filter(project=project, external_id__in=chunk).values_list(
+                "external_id", "id"
+            )
+        )
     report.prompts_created += len(prompt_ids) - before
 
     # 2. Responses, keyed by (prompt, content hash).
@@ -255,20 +257,18 @@ def _write_chunk(
                     metadata=spec.metadata,
                 ),
             )
-    pids = list(set(prompt_ids.values()))
-    hashes = list({k[1] for k in wanted})
-    existing_rows = Response.objects.filter(prompt_id__in=pids, content_hash__in=hashes)
-    before = sum(
-        1 for key in existing_rows.values_list("prompt_id", "content_hash") if key in wanted
-    )
+    # (prompt, hash) keys in chunks: one statement names each chunk's prompts and hashes
+    key_chunks = list(chunked(wanted, chunk_size(lists=2)))
+
+    def stored() -> Iterator[tuple[int, int, int]]:
+        for keys in key_chunks:
+            yield from Response.objects.filter(
+                prompt_id__in={pid for pid, _ in keys}, content_hash__in={sha for _, sha in keys}
+            ).values_list("id", "prompt_id", "content_hash")
+
+    before = len({(pid, sha) for _, pid, sha in stored() if (pid, sha) in wanted})
     Response.objects.bulk_create(list(wanted.values()), ignore_conflicts=True, batch_size=1000)
-    response_ids = {
-        (pid, sha): rid
-        for rid, pid, sha in Response.objects.filter(
-            prompt_id__in=pids, content_hash__in=hashes
-        ).values_list("id", "prompt_id", "content_hash")
-        if (pid, sha) in wanted
-    }
+    response_ids = {(pid, sha): rid for rid, pid, sha in stored() if (pid, sha) in wanted}
     report.responses_created += len(response_ids) - before
 
     # 3. Comparisons in canonical order (smaller response id is A).

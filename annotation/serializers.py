@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from annotation.export_options import MAX_EXPORT_BATCHES
 from annotation.models import Project
 
 
@@ -211,7 +212,9 @@ class DatasetExportSerializer(serializers.Serializer[Any]):
 class ExportRequestSerializer(serializers.Serializer[Any]):
     """Export options (all optional); see README, 'Exporting preference datasets'."""
 
-    batches = serializers.ListField(child=serializers.IntegerField(), required=False)
+    batches = serializers.ListField(
+        child=serializers.IntegerField(), required=False, max_length=MAX_EXPORT_BATCHES
+    )
     judged_after = serializers.DateTimeField(required=False, allow_null=True)
     judged_before = serializers.DateTimeField(required=False, allow_null=True)
     min_votes = serializers.IntegerField(required=False)

@@ -33,6 +33,9 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("training.urls")),
 ]
 
+# A URL that matches no route answers 404: under /api/ with the API's error body
+handler404 = "preflab.views.not_found"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -41,6 +42,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @cache
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a path under /api/ that no route matches (an id that is no id, say
+    ``/api/projects/NaN/``) answers like the API's own 404s, the rest as Django does."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return page_not_found(request, exception)
+
+
 def _index_html(path: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from annotation.models import Project, Prompt
+from preflab.db_chunks import chunked
 from training import generation
 from training.ml.generation import parse_sampling_config
 from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
@@ -127,7 +128,14 @@ def _generate(attempt: RunAttempt) -> TrainingRun:
         generation.generate_batch(
             project=run.project,
             policy=run.base_artifact,
-            prompts=list(Prompt.objects.filter(pk__in=run.prompt_ids).order_by("id")),
+            prompts=sorted(
+                (
+                    p
+                    for chunk in chunked(run.prompt_ids)
+                    for p in Prompt.objects.filter(pk__in=chunk)
+                ),
+                key=lambda p: p.pk,
+            ),
             compare_policy=run.compare_artifact,
             reward=run.reward_artifact,
             user=run.created_by,

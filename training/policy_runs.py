@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotation.models import Project, Prompt
+from preflab.db_chunks import chunked
 from training.ml import policy_trl
 from training.ml.ppo import parse_ppo_config, train_ppo
 from training.models import ArtifactKind, RunKind, TrainingRun
@@ -95,7 +96,9 @@ def execute_policy_run(run_id: int) -> TrainingRun:
 
 
 def _prompts(run: TrainingRun) -> list[Any]:
-    messages = dict(Prompt.objects.filter(pk__in=run.prompt_ids).values_list("id", "messages"))
+    messages: dict[int, Any] = {}
+    for chunk in chunked(run.prompt_ids):
+        messages.update(Prompt.objects.filter(pk__in=chunk).values_list("id", "messages"))
     return [messages[i] for i in run.prompt_ids if i in messages]
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Max, Min
 
 from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
+from preflab.db_chunks import chunked
 from training.models import ModelArtifact, RLHFRound, TrainingRun
 
 Z95 = 1.959964
@@ -40,7 +41,9 @@ def batch_sides(batch: Batch, new_artifact_id: int | None) -> tuple[set[int], se
     )
     from annotation.models import Response
 
-    tagged = dict(Response.objects.filter(pk__in=ids).values_list("id", "model_artifact_id"))
+    tagged: dict[int, int | None] = {}
+    for chunk in chunked(ids):
+        tagged.update(Response.objects.filter(pk__in=chunk).values_list("id", "model_artifact_id"))
     new = {i for i, artifact in tagged.items() if artifact == new_artifact_id}
     return new, ids - new
 
@@ -117,14 +120,15 @@ def export_comparison_ids(export: DatasetExport) -> list[int]:
     return [int(row["comparison_id"]) for row in _export_rows(export)]
 
 
-def export_judgments(export: DatasetExport, *, chunk: int = 2000) -> dict[str, Any]:
+def export_judgments(export: DatasetExport) -> dict[str, Any]:
     """The judgments behind an export: exactly those its rows were built from (each row
-    lists its ``judgment_ids``; annotators excluded at export time are not among them)."""
+    lists its ``judgment_ids``; annotators excluded at export time are not among them),
+    read in chunks of what one statement may carry."""
     ids = sorted({int(j) for row in _export_rows(export) for j in row.get("judgment_ids", [])})
     annotators: set[int] = set()
     first_at = last_at = None
-    for start in range(0, len(ids), chunk):
-        part = Judgment.objects.filter(id__in=ids[start : start + chunk])
+    for chunk in chunked(ids):
+        part = Judgment.objects.filter(id__in=chunk)
         summary = part.aggregate(first=Min("created_at"), last=Max("created_at"))
         annotators.update(part.values_list("annotator_id", flat=True).distinct())
         if summary["first"] is not None:

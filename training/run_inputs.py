@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from annotation.models import DatasetExport, ExportStatus, Project, Prompt
+from preflab.db_chunks import chunked
 from preflab.errors import ConflictError, InvalidInputError, NotFoundError
 from training.ml.config import ConfigError
 from training.models import ArtifactKind, ModelArtifact
@@ -89,7 +90,11 @@ def run_prompts(project: Project, prompt_ids: Any) -> list[int]:
             f"At most {MAX_RUN_PROMPTS} prompts per run.",
             extra={"fields": {"prompt_ids": "too many"}},
         )
-    found = set(Prompt.objects.filter(project=project, pk__in=wanted).values_list("id", flat=True))
+    found: set[int] = set()
+    for chunk in chunked(wanted):
+        found.update(
+            Prompt.objects.filter(project=project, pk__in=chunk).values_list("id", flat=True)
+        )
     missing = [i for i in wanted if i not in found]
     if missing:
         raise InvalidRunConfig(

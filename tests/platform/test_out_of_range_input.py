@@ -187,3 +187,62 @@ def test_long_file_names_huge_metadata_and_invisible_responses(project: Project)
             project=project, stream=io.BytesIO(text.encode()), options=ImportOptions()
         )
     assert rejected.value.extra["bad_lines"][0]["line"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 10_000 + "]" * 10_000,
+        '{"a":' * 10_000 + "1" + "}" * 10_000,
+        '{"choice": "left", "rationale": ' + "[" * 3000 + "]" * 3000 + "}",
+    ],
+    ids=["array", "object", "in-a-field"],
+)
+def test_json_bodies_nested_too_deeply_are_400s(
+    project: Project, project_admin: Any, client: Client, body: str
+) -> None:
+    client.force_login(project_admin)
+    for url in ("/api/auth/tokens/", f"/api/projects/{project.id}/exports/"):
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "parse_error"
+        assert "nested too deeply" in response.json()["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ['"\\ud800"', '"x\\udfffy"', '{"\\udc00": 1}'])
+def test_lone_surrogates_in_json_bodies_are_400s(
+    project: Project, ml_engineer: Any, client: Client, text: str
+) -> None:
+    # valid JSON text, but no string a database or a response can encode (was a 500 on
+    # PostgreSQL: the driver, and the error message echoing the value, could not encode it)
+    client.force_login(ml_engineer)
+    for url, body in (
+        (f"/api/projects/{project.id}/rounds/", '{"config": {"algorithm": %s}}'),
+        (f"/api/projects/{project.id}/training-runs/", '{"base_artifact": 1, "config": %s}'),
+        ("/api/auth/tokens/", '{"name": %s}'),
+    ):
+        response = client.post(url, body % text, content_type="application/json")
+        assert response.status_code == 400, (url, response.content)
+        assert response.json()["code"] == "parse_error"
+        assert "lone surrogate" in response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_api_paths_that_match_no_route_are_404s_with_the_error_body(
+    project: Project, ml_engineer: Any, client: Client
+) -> None:
+    client.force_login(ml_engineer)
+    for path in (
+        "/api/projects/NaN/",
+        "/api/projects/%C2%B2/",  # "²"
+        f"/api/projects/{project.id}/training-runs/-1/",
+        "/api/system/worker-ping/not-a-uuid/",
+        "/api/no-such-endpoint/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"code": "not_found", "message": "Not found.", "extra": {}}
+    outside = client.get("/healthz-no-such-page")  # outside /api/: Django's own page
+    assert outside.status_code == 404 and "json" not in outside["Content-Type"]
