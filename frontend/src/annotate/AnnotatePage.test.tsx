@@ -1,9 +1,10 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { LabelScheme, ProjectDetail, QueueItem } from "../api";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
 import { renderApp } from "../test/renderApp";
+import { loadDraft, loadPending } from "./storage";
 
 const user = { id: 7, username: "ann", is_superuser: false, roles: ["annotator"] };
 
@@ -94,6 +95,12 @@ function button(name: string): HTMLButtonElement {
   return screen.getByRole("button", { name }) as HTMLButtonElement;
 }
 
+beforeEach(() => {
+  sessionStorage.clear();
+  // jsdom does not scroll; the page calls this for every new item.
+  vi.spyOn(window, "scrollTo").mockImplementation(() => undefined);
+});
+
 describe("AnnotatePage", () => {
   it("renders the header, the conversation and the two responses", async () => {
     mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
@@ -102,7 +109,8 @@ describe("AnnotatePage", () => {
 
     const root = await shownItem(11);
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
-    expect(await screen.findByText("2 done today · 10 total · 5 left for you")).toBeTruthy();
+    const yours = await screen.findByRole("progressbar", { name: "Your progress" });
+    expect(yours.getAttribute("aria-valuetext")).toBe("2 today · 10 done · 5 left for you");
 
     const prompt = within(root).getByRole("region", { name: "Prompt" });
     expect(within(prompt).getByText("System")).toBeTruthy();
@@ -380,5 +388,165 @@ describe("AnnotatePage", () => {
     );
     renderApp("/projects/3/annotate");
     expect((await screen.findByRole("alert")).textContent).toBe("Only the project's annotators take items from its queue.");
+  });
+
+  it("keeps a submit refused because the session ended and sends it after logging in again", async () => {
+    const notAuthenticated = {
+      status: 401,
+      body: { code: "not_authenticated", message: "Authentication credentials were not provided.", extra: {} },
+    };
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), item(12), null),
+        [submitKey(11)]: [notAuthenticated, judgment(11)],
+        "GET /api/auth/csrf/": { body: { csrfToken: "token" } },
+        "POST /api/auth/login/": { body: user },
+      }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+
+    await u.keyboard("2e");
+    await u.type(screen.getByLabelText("Rationale"), "more precise");
+    await u.click(button("Submit"));
+
+    // The judgment is kept and the annotator is asked to log in again.
+    const prompt = await screen.findByRole("alert");
+    expect(within(prompt).getByRole("heading", { name: "Your session has ended" })).toBeTruthy();
+    expect(document.querySelector("[data-assignment-id]")).toBeNull();
+    expect(submitCalls(calls, 11)).toHaveLength(1);
+    const refused = submitCalls(calls, 11)[0]!.body as Record<string, unknown>;
+    expect(refused).toMatchObject({ choice: "right", strength: 2, rationale: "more precise" });
+    const kept = loadPending(3, user.id) as { kind: string; entry: { item: QueueItem }; body: unknown }[];
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.kind).toBe("submit");
+    expect(kept[0]!.entry.item.assignment_id).toBe(11);
+    expect(kept[0]!.body).toEqual(refused);
+    // No `next` was asked for while signed out.
+    expect(nextCalls(calls)).toHaveLength(2);
+
+    await u.click(button("Log in again"));
+    await u.type(await screen.findByLabelText("Username"), "ann");
+    await u.type(screen.getByLabelText("Password"), "pw");
+    await u.click(button("Log in"));
+
+    // Back on the page, the same body goes to the same assignment before anything else.
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(2));
+    expect(submitCalls(calls, 11)[1]!.body).toEqual(refused);
+    await shownItem(12);
+    // The kept submit went out before the page asked for an item again.
+    expect(nextCalls(calls).length).toBeGreaterThanOrEqual(3);
+    expect(calls.indexOf(submitCalls(calls, 11)[1]!)).toBeLessThan(calls.indexOf(nextCalls(calls)[2]!));
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+    expect(loadPending(3, user.id)).toEqual([]);
+  });
+
+  it("keeps the answer so far across a reload and forgets it once submitted", async () => {
+    let submitted = false;
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: (call) => {
+          const exclude = (call.body as { exclude?: number[] }).exclude;
+          return { body: { item: exclude || submitted ? null : item(11) } };
+        },
+        [submitKey(11)]: () => {
+          submitted = true;
+          return judgment(11);
+        },
+      }),
+    );
+    const u = userEvent.setup();
+    const first = renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.click(button("Right is better"));
+    await u.click(button("Slightly"));
+    await u.type(screen.getByLabelText("Rationale"), "shorter");
+    first.unmount();
+
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    expect(button("Right is better").getAttribute("aria-pressed")).toBe("true");
+    expect(button("Slightly").getAttribute("aria-pressed")).toBe("true");
+    expect((screen.getByLabelText("Rationale") as HTMLTextAreaElement).value).toBe("shorter");
+    expect(loadDraft(11)).toEqual({ choice: "right", strength: 2, rationale: "shorter" });
+
+    await u.click(button("Submit"));
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "right", strength: 2, rationale: "shorter" });
+    expect(loadDraft(11)).toBeNull();
+  });
+
+  it("forgets the draft of a skipped item", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), item(12), null), [skipKey(11)]: { status: 204 } }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.click(button("Tie"));
+    expect(loadDraft(11)).toEqual({ choice: "tie", strength: null, rationale: "" });
+    await u.click(button("Skip"));
+    await u.click(button("Confirm"));
+    await shownItem(12);
+    expect(loadDraft(11)).toBeNull();
+    // The next item starts blank.
+    expect(button("Tie").getAttribute("aria-pressed")).toBe("false");
+  });
+
+  it("scrolls back to the top when the next item is shown", async () => {
+    const held = deferred<MockRoute>();
+    const { calls } = mockFetch(
+      routes({ [NEXT]: nextSequence(item(11), item(12), null), [submitKey(11)]: () => held.promise }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+    const scrollTo = vi.mocked(window.scrollTo);
+    scrollTo.mockClear();
+
+    await u.keyboard("t");
+    expect(scrollTo).not.toHaveBeenCalled(); // choosing does not move the page
+    await u.keyboard("{Enter}");
+    await shownItem(12);
+    expect(scrollTo).toHaveBeenCalledTimes(1);
+    expect(scrollTo).toHaveBeenCalledWith(0, 0);
+    held.resolve(judgment(11));
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+  });
+
+  it("shows your progress and the project's coverage as progress bars, refreshed after a submit", async () => {
+    const after = { ...progress.body, done_today: 3, done_total: 11, available_to_you: 4, project_judgments: 31 };
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), null),
+        [submitKey(11)]: judgment(11),
+        "GET /api/projects/3/progress/": [progress, { body: after }],
+      }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+
+    const yours = await screen.findByRole("progressbar", { name: "Your progress" });
+    expect(yours.getAttribute("aria-valuenow")).toBe("10");
+    expect(yours.getAttribute("aria-valuemin")).toBe("0");
+    expect(yours.getAttribute("aria-valuemax")).toBe("15");
+    expect(yours.getAttribute("aria-valuetext")).toBe("2 today · 10 done · 5 left for you");
+    const coverage = screen.getByRole("progressbar", { name: "Project coverage" });
+    expect(coverage.getAttribute("aria-valuenow")).toBe("30");
+    expect(coverage.getAttribute("aria-valuemax")).toBe("60");
+    expect(coverage.getAttribute("aria-valuetext")).toBe("30 of 60 judgments (50%)");
+    expect(screen.getByText("30 of 60 judgments (50%)")).toBeTruthy();
+
+    await u.keyboard("b{Enter}");
+    await waitFor(() =>
+      expect(screen.getByRole("progressbar", { name: "Your progress" }).getAttribute("aria-valuenow")).toBe("11"),
+    );
+    const refreshed = screen.getByRole("progressbar", { name: "Your progress" });
+    expect(refreshed.getAttribute("aria-valuemax")).toBe("15");
+    expect(refreshed.getAttribute("aria-valuetext")).toBe("3 today · 11 done · 4 left for you");
+    expect(screen.getByRole("progressbar", { name: "Project coverage" }).getAttribute("aria-valuenow")).toBe("31");
+    expect(calls.filter((c) => c.path === "/api/projects/3/progress/")).toHaveLength(2);
   });
 });

@@ -4,6 +4,7 @@ import { ChoiceControls } from "./ChoiceControls";
 import { ConversationView } from "./ConversationView";
 import { LeaseNotice } from "./LeaseNotice";
 import { ResponsePane } from "./ResponsePane";
+import { loadDraft, saveDraft } from "./storage";
 import {
   CHOICE_OPTIONS,
   EMPTY_ANSWER,
@@ -28,7 +29,7 @@ function shortcutStrength(key: string): Strength | null {
 
 export interface ComparisonItemProps {
   item: QueueItem;
-  /** Answer to start from (a rejected submit); render with key={assignment_id}. */
+  /** Answer to start from (a rejected submit), else the draft kept for this assignment; render with key={assignment_id}. */
   draft: Answer | null;
   onSubmit(answer: Answer, body: Omit<SubmitBody, "time_taken_ms">): void;
   onSkip(reason: string): void;
@@ -37,9 +38,16 @@ export interface ComparisonItemProps {
 /** One comparison: prompt, the two responses side by side, and the controls. */
 export function ComparisonItem({ item, draft, onSubmit, onSkip }: ComparisonItemProps) {
   const { scheme } = item;
-  const [answer, setAnswer] = useState<Answer>(draft ?? EMPTY_ANSWER);
+  const [answer, setAnswer] = useState<Answer>(() => draft ?? loadDraft(item.assignment_id) ?? EMPTY_ANSWER);
   const [skipOpen, setSkipOpen] = useState(false);
   const rationaleRef = useRef<HTMLTextAreaElement | null>(null);
+
+  // Keep the answer so far, so that reloading the page shows it again (the queue clears it on
+  // submit, skip and release).
+  const assignmentId = item.assignment_id;
+  useEffect(() => {
+    saveDraft(assignmentId, answer);
+  }, [assignmentId, answer]);
 
   function choose(choice: Choice) {
     if (!choiceAllowed(scheme, choice)) return;
