@@ -390,6 +390,21 @@ describe("AnnotatePage", () => {
     expect((await screen.findByRole("alert")).textContent).toBe("Only the project's annotators take items from its queue.");
   });
 
+  it("marks every keyboard hint so touch screens can hide it", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.keyboard("1"); // the strength buttons (q/w/e/r) show up too
+
+    const hints = [...document.querySelectorAll("kbd")];
+    expect(hints.length).toBeGreaterThanOrEqual(11); // 4 choices, 4 strengths, Submit, Skip, Ctrl+Enter
+    expect(hints.filter((kbd) => !kbd.closest(".key-hint"))).toEqual([]);
+    // Buttons keep their names without the hint.
+    expect(button("Left is better").textContent).toContain("Left is better");
+    expect(screen.getByLabelText("Rationale").getAttribute("aria-describedby")).toBeTruthy();
+  });
+
   it("keeps a submit refused because the session ended and sends it after logging in again", async () => {
     const notAuthenticated = {
       status: 401,

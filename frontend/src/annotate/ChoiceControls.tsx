@@ -25,7 +25,9 @@ function KeyButton({ label, hint, shortcuts, pressed, disabled, className, onCli
       onClick={onClick}
     >
       <span>{label}</span>
-      <kbd aria-hidden="true">{hint}</kbd>
+      <kbd className="key-hint" aria-hidden="true">
+        {hint}
+      </kbd>
     </button>
   );
 }
@@ -139,8 +141,11 @@ export function ChoiceControls(props: ChoiceControlsProps) {
         <div className="rationale">
           <label htmlFor={rationaleId}>Rationale</label>
           <span id={`${rationaleId}-hint`} className="hint">
-            {scheme.rationale_mode === "required" ? "Required. " : "Optional. "}
-            <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits.
+            {scheme.rationale_mode === "required" ? "Required." : "Optional."}
+            <span className="key-hint">
+              {" "}
+              <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits.
+            </span>
           </span>
           <textarea
             id={rationaleId}
