@@ -5,6 +5,7 @@ import type { LabelScheme, ProjectDetail, QueueItem } from "../api";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
 import { renderApp } from "../test/renderApp";
 import { loadDraft, loadPending } from "./storage";
+import { PHONE_QUERY } from "./useMediaQuery";
 
 const user = { id: 7, username: "ann", is_superuser: false, roles: ["annotator"] };
 
@@ -100,6 +101,20 @@ beforeEach(() => {
   // jsdom does not scroll; the page calls this for every new item.
   vi.spyOn(window, "scrollTo").mockImplementation(() => undefined);
 });
+
+/** Makes the page see a phone-sized screen (jsdom has no matchMedia of its own). */
+function onPhone() {
+  vi.stubGlobal("matchMedia", (query: string) => ({
+    matches: query === PHONE_QUERY,
+    media: query,
+    onchange: null,
+    addEventListener: () => undefined,
+    removeEventListener: () => undefined,
+    addListener: () => undefined,
+    removeListener: () => undefined,
+    dispatchEvent: () => false,
+  }));
+}
 
 describe("AnnotatePage", () => {
   it("renders the header, the conversation and the two responses", async () => {
@@ -563,5 +578,58 @@ describe("AnnotatePage", () => {
     expect(refreshed.getAttribute("aria-valuetext")).toBe("3 today · 11 done · 4 left for you");
     expect(screen.getByRole("progressbar", { name: "Project coverage" }).getAttribute("aria-valuenow")).toBe("31");
     expect(calls.filter((c) => c.path === "/api/projects/3/progress/")).toHaveLength(2);
+  });
+
+  it("shows the responses as tabs on a phone, with choices that name the response", async () => {
+    onPhone();
+    const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    const root = await shownItem(11);
+
+    const tablist = within(root).getByRole("tablist", { name: "Responses" });
+    const [first, second] = within(tablist).getAllByRole("tab");
+    expect([first!.textContent, second!.textContent]).toEqual(["Response 1", "Response 2"]);
+    expect(first!.getAttribute("aria-selected")).toBe("true");
+    expect(second!.getAttribute("aria-selected")).toBe("false");
+    const panel = within(root).getByRole("tabpanel", { name: "Response 1" });
+    expect(within(panel).getByText("Left answer 11")).toBeTruthy();
+    expect(first!.getAttribute("aria-controls")).toBe(panel.id);
+    // The other response is in the page but hidden until its tab is chosen.
+    expect(within(root).getByText("Right answer 11").closest("[hidden]")).not.toBeNull();
+
+    expect(screen.queryByRole("button", { name: "Left is better" })).toBeNull();
+    expect(button("Response 1 is better")).toBeTruthy();
+    expect(button("Response 2 is better")).toBeTruthy();
+
+    await u.click(second!);
+    expect(second!.getAttribute("aria-selected")).toBe("true");
+    expect(within(root).getByRole("tabpanel", { name: "Response 2" })).toBeTruthy();
+    expect(within(root).getByText("Left answer 11").closest("[hidden]")).not.toBeNull();
+
+    // Arrow keys move between the tabs without choosing a response.
+    await u.keyboard("{ArrowLeft}");
+    expect(first!.getAttribute("aria-selected")).toBe("true");
+    expect(document.activeElement).toBe(first);
+    expect(button("Response 1 is better").getAttribute("aria-pressed")).toBe("false");
+    await u.keyboard("{End}");
+    expect(second!.getAttribute("aria-selected")).toBe("true");
+
+    await u.click(button("Response 2 is better"));
+    expect(second!.textContent).toContain("✓");
+    await u.click(button("Better"));
+    await u.click(button("Submit"));
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "right", strength: 3 });
+  });
+
+  it("shows the responses side by side on a wider screen", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
+    renderApp("/projects/3/annotate");
+    const root = await shownItem(11);
+    expect(within(root).queryByRole("tablist")).toBeNull();
+    expect(within(root).getByRole("region", { name: "Response 1" })).toBeTruthy();
+    expect(within(root).getByRole("region", { name: "Response 2" })).toBeTruthy();
+    expect(button("Left is better")).toBeTruthy();
   });
 });

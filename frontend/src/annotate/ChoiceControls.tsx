@@ -86,6 +86,8 @@ function Group({ label, children }: { label: string; children: ReactNode }) {
 export interface ChoiceControlsProps {
   scheme: LabelScheme;
   answer: Answer;
+  /** Name the responses "Response 1/2" rather than left/right (the phone layout's tabs). */
+  byNumber?: boolean;
   rationaleRef: RefObject<HTMLTextAreaElement | null>;
   onChoice(choice: Choice): void;
   onStrength(strength: Strength): void;
@@ -111,7 +113,7 @@ export function ChoiceControls(props: ChoiceControlsProps) {
         {choices.map((option) => (
           <KeyButton
             key={option.value}
-            label={option.label}
+            label={props.byNumber ? option.numberedLabel : option.label}
             hint={option.hint}
             shortcuts={ariaShortcuts(option.keys)}
             pressed={answer.choice === option.value}

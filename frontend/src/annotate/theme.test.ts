@@ -121,4 +121,10 @@ describe("colour scheme", () => {
     const touch = block(css, "@media (hover: none) and (pointer: coarse)");
     expect(block(touch, ".key-hint")).toMatch(/display:\s*none/);
   });
+
+  it("keeps the decision bar at the bottom of the viewport", () => {
+    const controls = block(css, "\n.controls");
+    expect(controls).toMatch(/position:\s*sticky/);
+    expect(controls).toMatch(/bottom:\s*0/);
+  });
 });
