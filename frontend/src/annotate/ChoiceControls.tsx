@@ -75,9 +75,9 @@ function SkipForm({ onConfirm, onCancel }: { onConfirm(reason: string): void; on
   );
 }
 
-function Group({ label, children }: { label: string; children: ReactNode }) {
+function Group({ label, className, children }: { label: string; className?: string; children: ReactNode }) {
   return (
-    <div className="control-group" role="group" aria-label={label} data-shortcut-scope="">
+    <div className={`control-group ${className ?? ""}`.trim()} role="group" aria-label={label} data-shortcut-scope="">
       {children}
     </div>
   );
@@ -109,7 +109,7 @@ export function ChoiceControls(props: ChoiceControlsProps) {
 
   return (
     <section className="controls" aria-label="Your judgment">
-      <Group label="Which response is better?">
+      <Group label="Which response is better?" className="control-group-choice">
         {choices.map((option) => (
           <KeyButton
             key={option.value}
@@ -123,7 +123,7 @@ export function ChoiceControls(props: ChoiceControlsProps) {
       </Group>
 
       {needsStrength(scheme, answer.choice) && (
-        <Group label="How much better?">
+        <Group label="How much better?" className="control-group-strength">
           <span className="control-label">How much better?</span>
           {STRENGTH_OPTIONS.map((option) => (
             <KeyButton

@@ -118,7 +118,7 @@ describe("colour scheme", () => {
   });
 
   it("hides keyboard hints on touch screens", () => {
-    const touch = block(css, "@media (hover: none) and (pointer: coarse)");
+    const touch = block(css, "@media (hover: none) and (pointer: coarse), (max-width: 600px)");
     expect(block(touch, ".key-hint")).toMatch(/display:\s*none/);
   });
 
