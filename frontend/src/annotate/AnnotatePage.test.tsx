@@ -445,6 +445,7 @@ describe("AnnotatePage", () => {
     // The judgment is kept and the annotator is asked to log in again.
     const prompt = await screen.findByRole("alert");
     expect(within(prompt).getByRole("heading", { name: "Your session has ended" })).toBeTruthy();
+    expect(document.activeElement).toBe(button("Log in again"));
     expect(document.querySelector("[data-assignment-id]")).toBeNull();
     expect(submitCalls(calls, 11)).toHaveLength(1);
     const refused = submitCalls(calls, 11)[0]!.body as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { Markdown } from "../components/Markdown";
 import { useAuth } from "../auth";
@@ -65,6 +65,9 @@ function Notices({ notices, onDismiss }: { notices: Notice[]; onDismiss(id: numb
 /** Shown instead of the item when a submit was refused because the session ended. */
 function SignedOutPrompt() {
   const { sessionExpired } = useAuth();
+  const loginButton = useRef<HTMLButtonElement>(null);
+  // The item (and the control that had focus) is gone: bring focus to what to do next.
+  useEffect(() => loginButton.current?.focus(), []);
   return (
     <div className="card signed-out" role="alert">
       <h2>Your session has ended</h2>
@@ -72,7 +75,7 @@ function SignedOutPrompt() {
         Your last answer was not lost: it is kept in this tab and will be sent as soon as you log in again. Then you
         carry on where you left off.
       </p>
-      <button type="button" className="button" onClick={sessionExpired}>
+      <button ref={loginButton} type="button" className="button" onClick={sessionExpired}>
         Log in again
       </button>
     </div>
