@@ -1,9 +1,11 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { LabelScheme, ProjectDetail, QueueItem } from "../api";
 import { mockFetch, type MockHandler, type MockRoute, type RecordedCall } from "../test/mockFetch";
 import { renderApp } from "../test/renderApp";
+import { loadDraft, loadPending } from "./storage";
+import { PHONE_QUERY } from "./useMediaQuery";
 
 const user = { id: 7, username: "ann", is_superuser: false, roles: ["annotator"] };
 
@@ -94,6 +96,26 @@ function button(name: string): HTMLButtonElement {
   return screen.getByRole("button", { name }) as HTMLButtonElement;
 }
 
+beforeEach(() => {
+  sessionStorage.clear();
+  // jsdom does not scroll; the page calls this for every new item.
+  vi.spyOn(window, "scrollTo").mockImplementation(() => undefined);
+});
+
+/** Makes the page see a phone-sized screen (jsdom has no matchMedia of its own). */
+function onPhone() {
+  vi.stubGlobal("matchMedia", (query: string) => ({
+    matches: query === PHONE_QUERY,
+    media: query,
+    onchange: null,
+    addEventListener: () => undefined,
+    removeEventListener: () => undefined,
+    addListener: () => undefined,
+    removeListener: () => undefined,
+    dispatchEvent: () => false,
+  }));
+}
+
 describe("AnnotatePage", () => {
   it("renders the header, the conversation and the two responses", async () => {
     mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
@@ -102,7 +124,8 @@ describe("AnnotatePage", () => {
 
     const root = await shownItem(11);
     expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
-    expect(await screen.findByText("2 done today · 10 total · 5 left for you")).toBeTruthy();
+    const yours = await screen.findByRole("progressbar", { name: "Your progress" });
+    expect(yours.getAttribute("aria-valuetext")).toBe("2 today · 10 done · 5 left for you");
 
     const prompt = within(root).getByRole("region", { name: "Prompt" });
     expect(within(prompt).getByText("System")).toBeTruthy();
@@ -380,5 +403,234 @@ describe("AnnotatePage", () => {
     );
     renderApp("/projects/3/annotate");
     expect((await screen.findByRole("alert")).textContent).toBe("Only the project's annotators take items from its queue.");
+  });
+
+  it("marks every keyboard hint so touch screens can hide it", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.keyboard("1"); // the strength buttons (q/w/e/r) show up too
+
+    const hints = [...document.querySelectorAll("kbd")];
+    expect(hints.length).toBeGreaterThanOrEqual(11); // 4 choices, 4 strengths, Submit, Skip, Ctrl+Enter
+    expect(hints.filter((kbd) => !kbd.closest(".key-hint"))).toEqual([]);
+    // Buttons keep their names without the hint.
+    expect(button("Left is better").textContent).toContain("Left is better");
+    expect(screen.getByLabelText("Rationale").getAttribute("aria-describedby")).toBeTruthy();
+  });
+
+  it("keeps a submit refused because the session ended and sends it after logging in again", async () => {
+    const notAuthenticated = {
+      status: 401,
+      body: { code: "not_authenticated", message: "Authentication credentials were not provided.", extra: {} },
+    };
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), item(12), item(12), null),
+        [submitKey(11)]: [notAuthenticated, judgment(11)],
+        "GET /api/auth/csrf/": { body: { csrfToken: "token" } },
+        "POST /api/auth/login/": { body: user },
+      }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+
+    await u.keyboard("2e");
+    await u.type(screen.getByLabelText("Rationale"), "more precise");
+    await u.click(button("Submit"));
+
+    // The judgment is kept and the annotator is asked to log in again.
+    const prompt = await screen.findByRole("alert");
+    expect(within(prompt).getByRole("heading", { name: "Your session has ended" })).toBeTruthy();
+    expect(document.activeElement).toBe(button("Log in again"));
+    expect(document.querySelector("[data-assignment-id]")).toBeNull();
+    expect(submitCalls(calls, 11)).toHaveLength(1);
+    const refused = submitCalls(calls, 11)[0]!.body as Record<string, unknown>;
+    expect(refused).toMatchObject({ choice: "right", strength: 2, rationale: "more precise" });
+    const kept = loadPending(3, user.id) as { kind: string; entry: { item: QueueItem }; body: unknown }[];
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.kind).toBe("submit");
+    expect(kept[0]!.entry.item.assignment_id).toBe(11);
+    expect(kept[0]!.body).toEqual(refused);
+    // No `next` was asked for while signed out.
+    expect(nextCalls(calls)).toHaveLength(2);
+
+    await u.click(button("Log in again"));
+    await u.type(await screen.findByLabelText("Username"), "ann");
+    await u.type(screen.getByLabelText("Password"), "pw");
+    await u.click(button("Log in"));
+
+    // Back on the page, the same body goes to the same assignment before anything else.
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(2));
+    expect(submitCalls(calls, 11)[1]!.body).toEqual(refused);
+    await shownItem(12);
+    // The kept submit went out before the page asked for an item again.
+    expect(nextCalls(calls).length).toBeGreaterThanOrEqual(3);
+    expect(calls.indexOf(submitCalls(calls, 11)[1]!)).toBeLessThan(calls.indexOf(nextCalls(calls)[2]!));
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+    expect(loadPending(3, user.id)).toEqual([]);
+  });
+
+  it("keeps the answer so far across a reload and forgets it once submitted", async () => {
+    let submitted = false;
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: (call) => {
+          const exclude = (call.body as { exclude?: number[] }).exclude;
+          return { body: { item: exclude || submitted ? null : item(11) } };
+        },
+        [submitKey(11)]: () => {
+          submitted = true;
+          return judgment(11);
+        },
+      }),
+    );
+    const u = userEvent.setup();
+    const first = renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.click(button("Right is better"));
+    await u.click(button("Slightly"));
+    await u.type(screen.getByLabelText("Rationale"), "shorter");
+    first.unmount();
+
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    expect(button("Right is better").getAttribute("aria-pressed")).toBe("true");
+    expect(button("Slightly").getAttribute("aria-pressed")).toBe("true");
+    expect((screen.getByLabelText("Rationale") as HTMLTextAreaElement).value).toBe("shorter");
+    expect(loadDraft(11)).toEqual({ choice: "right", strength: 2, rationale: "shorter" });
+
+    await u.click(button("Submit"));
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "right", strength: 2, rationale: "shorter" });
+    expect(loadDraft(11)).toBeNull();
+  });
+
+  it("forgets the draft of a skipped item", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), item(12), null), [skipKey(11)]: { status: 204 } }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await u.click(button("Tie"));
+    expect(loadDraft(11)).toEqual({ choice: "tie", strength: null, rationale: "" });
+    await u.click(button("Skip"));
+    await u.click(button("Confirm"));
+    await shownItem(12);
+    expect(loadDraft(11)).toBeNull();
+    // The next item starts blank.
+    expect(button("Tie").getAttribute("aria-pressed")).toBe("false");
+  });
+
+  it("scrolls back to the top when the next item is shown", async () => {
+    const held = deferred<MockRoute>();
+    const { calls } = mockFetch(
+      routes({ [NEXT]: nextSequence(item(11), item(12), null), [submitKey(11)]: () => held.promise }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+    await waitFor(() => expect(nextCalls(calls)).toHaveLength(2));
+    const scrollTo = vi.mocked(window.scrollTo);
+    scrollTo.mockClear();
+
+    await u.keyboard("t");
+    expect(scrollTo).not.toHaveBeenCalled(); // choosing does not move the page
+    await u.keyboard("{Enter}");
+    await shownItem(12);
+    expect(scrollTo).toHaveBeenCalledTimes(1);
+    expect(scrollTo).toHaveBeenCalledWith(0, 0);
+    held.resolve(judgment(11));
+    await waitFor(() => expect(screen.getByTestId("save-status").textContent).toBe("Saved"));
+  });
+
+  it("shows your progress and the project's coverage as progress bars, refreshed after a submit", async () => {
+    const after = { ...progress.body, done_today: 3, done_total: 11, available_to_you: 4, project_judgments: 31 };
+    const { calls } = mockFetch(
+      routes({
+        [NEXT]: nextSequence(item(11), null),
+        [submitKey(11)]: judgment(11),
+        "GET /api/projects/3/progress/": [progress, { body: after }],
+      }),
+    );
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    await shownItem(11);
+
+    const yours = await screen.findByRole("progressbar", { name: "Your progress" });
+    expect(yours.getAttribute("aria-valuenow")).toBe("10");
+    expect(yours.getAttribute("aria-valuemin")).toBe("0");
+    expect(yours.getAttribute("aria-valuemax")).toBe("15");
+    expect(yours.getAttribute("aria-valuetext")).toBe("2 today · 10 done · 5 left for you");
+    const coverage = screen.getByRole("progressbar", { name: "Project coverage" });
+    expect(coverage.getAttribute("aria-valuenow")).toBe("30");
+    expect(coverage.getAttribute("aria-valuemax")).toBe("60");
+    expect(coverage.getAttribute("aria-valuetext")).toBe("30 of 60 judgments (50%)");
+    expect(screen.getByText("30 of 60 judgments (50%)")).toBeTruthy();
+
+    await u.keyboard("b{Enter}");
+    await waitFor(() =>
+      expect(screen.getByRole("progressbar", { name: "Your progress" }).getAttribute("aria-valuenow")).toBe("11"),
+    );
+    const refreshed = screen.getByRole("progressbar", { name: "Your progress" });
+    expect(refreshed.getAttribute("aria-valuemax")).toBe("15");
+    expect(refreshed.getAttribute("aria-valuetext")).toBe("3 today · 11 done · 4 left for you");
+    expect(screen.getByRole("progressbar", { name: "Project coverage" }).getAttribute("aria-valuenow")).toBe("31");
+    expect(calls.filter((c) => c.path === "/api/projects/3/progress/")).toHaveLength(2);
+  });
+
+  it("shows the responses as tabs on a phone, with choices that name the response", async () => {
+    onPhone();
+    const { calls } = mockFetch(routes({ [NEXT]: nextSequence(item(11), null), [submitKey(11)]: judgment(11) }));
+    const u = userEvent.setup();
+    renderApp("/projects/3/annotate");
+    const root = await shownItem(11);
+
+    const tablist = within(root).getByRole("tablist", { name: "Responses" });
+    const [first, second] = within(tablist).getAllByRole("tab");
+    expect([first!.textContent, second!.textContent]).toEqual(["Response 1", "Response 2"]);
+    expect(first!.getAttribute("aria-selected")).toBe("true");
+    expect(second!.getAttribute("aria-selected")).toBe("false");
+    const panel = within(root).getByRole("tabpanel", { name: "Response 1" });
+    expect(within(panel).getByText("Left answer 11")).toBeTruthy();
+    expect(first!.getAttribute("aria-controls")).toBe(panel.id);
+    // The other response is in the page but hidden until its tab is chosen.
+    expect(within(root).getByText("Right answer 11").closest("[hidden]")).not.toBeNull();
+
+    expect(screen.queryByRole("button", { name: "Left is better" })).toBeNull();
+    expect(button("Response 1 is better")).toBeTruthy();
+    expect(button("Response 2 is better")).toBeTruthy();
+
+    await u.click(second!);
+    expect(second!.getAttribute("aria-selected")).toBe("true");
+    expect(within(root).getByRole("tabpanel", { name: "Response 2" })).toBeTruthy();
+    expect(within(root).getByText("Left answer 11").closest("[hidden]")).not.toBeNull();
+
+    // Arrow keys move between the tabs without choosing a response.
+    await u.keyboard("{ArrowLeft}");
+    expect(first!.getAttribute("aria-selected")).toBe("true");
+    expect(document.activeElement).toBe(first);
+    expect(button("Response 1 is better").getAttribute("aria-pressed")).toBe("false");
+    await u.keyboard("{End}");
+    expect(second!.getAttribute("aria-selected")).toBe("true");
+
+    await u.click(button("Response 2 is better"));
+    expect(second!.textContent).toContain("✓");
+    await u.click(button("Better"));
+    await u.click(button("Submit"));
+    await waitFor(() => expect(submitCalls(calls, 11)).toHaveLength(1));
+    expect(submitCalls(calls, 11)[0]!.body).toMatchObject({ choice: "right", strength: 3 });
+  });
+
+  it("shows the responses side by side on a wider screen", async () => {
+    mockFetch(routes({ [NEXT]: nextSequence(item(11), null) }));
+    renderApp("/projects/3/annotate");
+    const root = await shownItem(11);
+    expect(within(root).queryByRole("tablist")).toBeNull();
+    expect(within(root).getByRole("region", { name: "Response 1" })).toBeTruthy();
+    expect(within(root).getByRole("region", { name: "Response 2" })).toBeTruthy();
+    expect(button("Left is better")).toBeTruthy();
   });
 });

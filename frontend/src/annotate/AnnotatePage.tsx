@@ -1,9 +1,11 @@
-import { useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { Markdown } from "../components/Markdown";
+import { useAuth } from "../auth";
 import { useProject } from "../useProject";
 import { ComparisonItem } from "./ComparisonItem";
-import { formatProgress, useProgress } from "./useProgress";
+import { ProgressBars } from "./ProgressBars";
+import { useProgress } from "./useProgress";
 import { useQueue, type Notice, type SaveStatus } from "./useQueue";
 
 const SAVE_LABELS: Record<SaveStatus, string> = {
@@ -60,12 +62,38 @@ function Notices({ notices, onDismiss }: { notices: Notice[]; onDismiss(id: numb
   );
 }
 
+/** Shown instead of the item when a submit was refused because the session ended. */
+function SignedOutPrompt() {
+  const { sessionExpired } = useAuth();
+  const loginButton = useRef<HTMLButtonElement>(null);
+  // The item (and the control that had focus) is gone: bring focus to what to do next.
+  useEffect(() => loginButton.current?.focus(), []);
+  return (
+    <div className="card signed-out" role="alert">
+      <h2>Your session has ended</h2>
+      <p>
+        Your last answer was not lost: it is kept in this tab and will be sent as soon as you log in again. Then you
+        carry on where you left off.
+      </p>
+      <button ref={loginButton} type="button" className="button" onClick={sessionExpired}>
+        Log in again
+      </button>
+    </div>
+  );
+}
+
 /** The annotator's comparison page: /projects/:projectId/annotate (key it by project). */
 export function AnnotatePage({ projectId }: { projectId: number }) {
   const [projectState] = useProject(projectId);
   const { state, session } = useQueue(projectId);
   const progress = useProgress(projectId, state.completed);
   const project = projectState.status === "loaded" ? projectState.project : null;
+
+  // Each new item starts at the top of the page, not where the previous one was scrolled to.
+  const currentId = state.current?.item.assignment_id ?? null;
+  useEffect(() => {
+    if (currentId !== null) window.scrollTo(0, 0);
+  }, [currentId]);
 
   if (projectState.status === "error" && projectState.error.status === 404) {
     return (
@@ -82,7 +110,9 @@ export function AnnotatePage({ projectId }: { projectId: number }) {
   }
 
   let body;
-  if (state.phase === "ready" && state.current) {
+  if (state.signedOut) {
+    body = <SignedOutPrompt />;
+  } else if (state.phase === "ready" && state.current) {
     const { item, draft } = state.current;
     body = (
       <ComparisonItem
@@ -133,7 +163,7 @@ export function AnnotatePage({ projectId }: { projectId: number }) {
       <header className="annotate-header">
         <div>
           <h1>{project ? project.name : "Annotate"}</h1>
-          <p className="progress muted">{progress ? formatProgress(progress) : "\u00a0"}</p>
+          {progress ? <ProgressBars progress={progress} /> : <p className="progress muted">{"\u00a0"}</p>}
         </div>
         <SaveIndicator status={state.save} />
       </header>

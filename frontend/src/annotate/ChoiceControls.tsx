@@ -25,7 +25,9 @@ function KeyButton({ label, hint, shortcuts, pressed, disabled, className, onCli
       onClick={onClick}
     >
       <span>{label}</span>
-      <kbd aria-hidden="true">{hint}</kbd>
+      <kbd className="key-hint" aria-hidden="true">
+        {hint}
+      </kbd>
     </button>
   );
 }
@@ -73,9 +75,9 @@ function SkipForm({ onConfirm, onCancel }: { onConfirm(reason: string): void; on
   );
 }
 
-function Group({ label, children }: { label: string; children: ReactNode }) {
+function Group({ label, className, children }: { label: string; className?: string; children: ReactNode }) {
   return (
-    <div className="control-group" role="group" aria-label={label} data-shortcut-scope="">
+    <div className={`control-group ${className ?? ""}`.trim()} role="group" aria-label={label} data-shortcut-scope="">
       {children}
     </div>
   );
@@ -84,6 +86,8 @@ function Group({ label, children }: { label: string; children: ReactNode }) {
 export interface ChoiceControlsProps {
   scheme: LabelScheme;
   answer: Answer;
+  /** Name the responses "Response 1/2" rather than left/right (the phone layout's tabs). */
+  byNumber?: boolean;
   rationaleRef: RefObject<HTMLTextAreaElement | null>;
   onChoice(choice: Choice): void;
   onStrength(strength: Strength): void;
@@ -105,11 +109,11 @@ export function ChoiceControls(props: ChoiceControlsProps) {
 
   return (
     <section className="controls" aria-label="Your judgment">
-      <Group label="Which response is better?">
+      <Group label="Which response is better?" className="control-group-choice">
         {choices.map((option) => (
           <KeyButton
             key={option.value}
-            label={option.label}
+            label={props.byNumber ? option.numberedLabel : option.label}
             hint={option.hint}
             shortcuts={ariaShortcuts(option.keys)}
             pressed={answer.choice === option.value}
@@ -119,7 +123,7 @@ export function ChoiceControls(props: ChoiceControlsProps) {
       </Group>
 
       {needsStrength(scheme, answer.choice) && (
-        <Group label="How much better?">
+        <Group label="How much better?" className="control-group-strength">
           <span className="control-label">How much better?</span>
           {STRENGTH_OPTIONS.map((option) => (
             <KeyButton
@@ -139,8 +143,11 @@ export function ChoiceControls(props: ChoiceControlsProps) {
         <div className="rationale">
           <label htmlFor={rationaleId}>Rationale</label>
           <span id={`${rationaleId}-hint`} className="hint">
-            {scheme.rationale_mode === "required" ? "Required. " : "Optional. "}
-            <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits.
+            {scheme.rationale_mode === "required" ? "Required." : "Optional."}
+            <span className="key-hint">
+              {" "}
+              <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits.
+            </span>
           </span>
           <textarea
             id={rationaleId}

@@ -16,13 +16,15 @@ export interface ChoiceOption {
   keys: string[];
   /** What the button shows. */
   hint: string;
+  /** The label where the responses are tabs, not left and right (phones). */
+  numberedLabel: string;
 }
 
 export const CHOICE_OPTIONS: ChoiceOption[] = [
-  { value: "left", label: "Left is better", keys: ["1", "ArrowLeft"], hint: "1 / ←" },
-  { value: "right", label: "Right is better", keys: ["2", "ArrowRight"], hint: "2 / →" },
-  { value: "tie", label: "Tie", keys: ["t"], hint: "T" },
-  { value: "both_bad", label: "Both bad", keys: ["b"], hint: "B" },
+  { value: "left", label: "Left is better", numberedLabel: "Response 1 is better", keys: ["1", "ArrowLeft"], hint: "1 / ←" },
+  { value: "right", label: "Right is better", numberedLabel: "Response 2 is better", keys: ["2", "ArrowRight"], hint: "2 / →" },
+  { value: "tie", label: "Tie", numberedLabel: "Tie", keys: ["t"], hint: "T" },
+  { value: "both_bad", label: "Both bad", numberedLabel: "Both bad", keys: ["b"], hint: "B" },
 ];
 
 export interface StrengthOption {

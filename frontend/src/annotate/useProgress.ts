@@ -18,7 +18,3 @@ export function useProgress(projectId: number, version: number): Progress | null
 
   return progress;
 }
-
-export function formatProgress(progress: Progress): string {
-  return `${progress.done_today} done today · ${progress.done_total} total · ${progress.available_to_you} left for you`;
-}

@@ -10,11 +10,17 @@
 // - While requests are pending no `next` is sent: the server would hand back the lease
 //   that is still being submitted. Once the queue drains, the page prefetches again (or,
 //   with nothing to show, asks for `next` without `exclude`).
+// - A submit/skip refused because the session ended is not lost: it and everything queued
+//   behind it are kept in sessionStorage (per user and project), the page asks to log in
+//   again, and the next session for the project sends them before asking for an item.
+// - The draft answer of each item is kept in sessionStorage until it is submitted, skipped
+//   or released (see storage.ts), so a reload shows the choice already made.
 
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { api, ApiError, type QueueItem, type SubmitBody } from "../api";
-import { useApiErrorHandler } from "../auth";
+import { useApiErrorHandler, useAuth } from "../auth";
 import type { Answer } from "./answer";
+import { clearDraft, loadPending, savePending } from "./storage";
 
 export type SaveStatus = "idle" | "saving" | "retrying" | "saved" | "failed";
 
@@ -43,6 +49,8 @@ export interface QueueState {
   notices: Notice[];
   /** Counts submits/skips the server accepted (progress reloads when it changes). */
   completed: number;
+  /** A submit/skip was refused because the session ended; it is kept until the next login. */
+  signedOut: boolean;
 }
 
 type Op =
@@ -56,6 +64,23 @@ const MAX_NOTICES = 3;
 /** 0.5 s, 1 s, 2 s, 4 s, 8 s, 10 s, 10 s… */
 export function retryDelay(attempt: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
+}
+
+/** The server no longer knows who we are (the session ended or the token went bad). */
+export function isSessionLost(err: ApiError): boolean {
+  return err.status === 401 || err.code === "not_authenticated" || err.code === "authentication_failed";
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Checks the shape of an op read back from storage (what savePending wrote). */
+function isStoredOp(value: unknown): value is Op {
+  if (!isRecord(value) || !isRecord(value.entry) || !isRecord(value.entry.item)) return false;
+  if (typeof value.entry.item.assignment_id !== "number" || typeof value.entry.shownAt !== "number") return false;
+  if (value.kind === "skip") return typeof value.reason === "string";
+  return value.kind === "submit" && isRecord(value.body) && typeof value.body.choice === "string" && isRecord(value.answer);
 }
 
 /** Worth retrying: the server was not reached, failed, or asked us to slow down. */
@@ -83,6 +108,8 @@ function fieldErrors(err: ApiError): string {
 export interface QueueOptions {
   retryDelay?: (attempt: number) => number;
   now?: () => number;
+  /** Whose pending submits are kept/sent (stored per user and project). */
+  userId?: number | null;
 }
 
 export class QueueSession {
@@ -94,6 +121,7 @@ export class QueueSession {
     pending: 0,
     notices: [],
     completed: 0,
+    signedOut: false,
   };
   private readonly listeners = new Set<() => void>();
   private prefetched: QueueItem | null = null;
@@ -104,6 +132,8 @@ export class QueueSession {
   private active = false;
   private noticeSeq = 0;
   private unloadGuarded = false;
+  private restored = false;
+  private readonly userId: number | null;
   private readonly delay: (attempt: number) => number;
   private readonly now: () => number;
 
@@ -116,6 +146,7 @@ export class QueueSession {
   ) {
     this.delay = options.retryDelay ?? retryDelay;
     this.now = options.now ?? Date.now;
+    this.userId = options.userId ?? null;
   }
 
   subscribe = (listener: () => void): (() => void) => {
@@ -128,6 +159,7 @@ export class QueueSession {
   /** Starts (or resumes) fetching items. Pending submits are sent regardless. */
   start(): void {
     this.active = true;
+    this.restorePending();
     this.pump();
   }
 
@@ -141,6 +173,7 @@ export class QueueSession {
     const entry = this.state.current;
     if (!entry || entry.item.assignment_id !== assignmentId) return false;
     const timeTaken = Math.max(0, Math.round(this.now() - entry.shownAt));
+    clearDraft(assignmentId);
     this.advance();
     this.enqueue({ kind: "submit", entry, answer, body: { ...body, time_taken_ms: timeTaken } });
     return true;
@@ -150,6 +183,7 @@ export class QueueSession {
   skip(assignmentId: number, reason: string): boolean {
     const entry = this.state.current;
     if (!entry || entry.item.assignment_id !== assignmentId) return false;
+    clearDraft(assignmentId);
     this.advance();
     this.enqueue({ kind: "skip", entry, reason: reason.trim() });
     return true;
@@ -196,7 +230,7 @@ export class QueueSession {
 
   /** Decides whether to ask the server for an item now. */
   private pump(): void {
-    if (!this.active || this.fetching) return;
+    if (!this.active || this.fetching || this.state.signedOut) return;
     const current = this.state.current;
     if (!current) {
       if (this.ops.length > 0 || this.state.phase !== "loading") return;
@@ -245,6 +279,10 @@ export class QueueSession {
       while (this.ops.length > 0) {
         const op = this.ops[0]!;
         const error = await this.send(op);
+        if (error && isSessionLost(error)) {
+          this.keepForNextLogin();
+          return;
+        }
         this.ops.shift();
         if (error) this.fail(op, error);
         else this.set({ completed: this.state.completed + 1 });
@@ -290,12 +328,34 @@ export class QueueSession {
     }
   }
 
+  /** Keeps every queued op for the next session (after logging in again) and stops sending. */
+  private keepForNextLogin(): void {
+    savePending(this.projectId, this.userId, [...loadPending(this.projectId, this.userId), ...this.ops]);
+    this.ops = [];
+    this.set({ signedOut: true, pending: 0, save: "idle" });
+  }
+
+  /** On the first start, queues what an earlier session kept because the session ended. */
+  private restorePending(): void {
+    if (this.restored) return;
+    this.restored = true;
+    const kept = loadPending(this.projectId, this.userId).filter(isStoredOp);
+    savePending(this.projectId, this.userId, []);
+    const fresh = kept.filter((op) => !this.isPending(op.entry.item.assignment_id));
+    if (fresh.length === 0) return;
+    this.ops.push(...fresh);
+    this.set({ pending: this.ops.length, save: "saving" });
+    this.guardUnload();
+    void this.drain();
+  }
+
   private restore(entry: CurrentItem, answer: Answer): void {
     const current = this.state.current;
     if (current) {
       if (this.prefetched) {
         // Three items at once cannot happen with two leases; hand the extra one back.
         const extra = this.prefetched.assignment_id;
+        clearDraft(extra);
         void api.release(this.projectId, extra).catch(() => undefined);
       }
       this.prefetched = current.item;
@@ -321,7 +381,9 @@ export class QueueSession {
 /** One QueueSession per mounted page (key the page by project to get a fresh one). */
 export function useQueue(projectId: number, options?: QueueOptions): { state: QueueState; session: QueueSession } {
   const handleError = useApiErrorHandler();
-  const [session] = useState(() => new QueueSession(projectId, options));
+  const { state: auth } = useAuth();
+  const userId = auth.status === "authenticated" ? auth.user.id : null;
+  const [session] = useState(() => new QueueSession(projectId, { userId, ...options }));
 
   useEffect(() => {
     session.onError = handleError;
