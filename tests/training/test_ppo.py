@@ -275,6 +275,7 @@ def test_max_approx_kl_stops_every_remaining_epoch_of_the_rollout(task: dict[str
             "ppo_epochs": 4,
             "learning_rate": 0.05,
             "max_approx_kl": 1e-9,
+            "value_warmup_steps": 0,  # the policy moves in this first step
         }
     )
     prompts = task["prompts"][:16]
@@ -285,6 +286,35 @@ def test_max_approx_kl_stops_every_remaining_epoch_of_the_rollout(task: dict[str
     # the first epoch's second minibatch already sees a moved policy: nothing runs after it
     assert stats["ppo_epochs_done"] == 1.0
     assert stats["approx_kl"] > 0
+
+
+def test_the_critic_learns_in_normalized_units_after_a_warm_up_step(
+    task: dict[str, Any],
+) -> None:
+    """Defaults: the first rollout fixes the reward normalization, the value head copied from
+    the reward model is rescaled to it once, and that first step trains only the critic."""
+    config = parse_ppo_config(
+        {"total_episodes": 32, "batch_size": 16, "mini_batch_size": 8, "max_new_tokens": 8}
+    )
+    prompts = task["prompts"][:16]
+    trainer = PPOTrainer(
+        policy_dir=task["policy"], reward_dir=task["reward"], prompts=prompts, config=config
+    )
+    assert trainer.value_from_reward
+    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+    trainer.train_step(prompts)
+    mean, std = trainer.moments.mean, trainer.moments.std
+    assert trainer.moments.count == 16
+    assert trainer.value.out_scale.item() == pytest.approx(1 / std, rel=1e-4)
+    assert trainer.value.out_shift.item() == pytest.approx(-mean / std, rel=1e-4, abs=1e-6)
+    # the warm-up step left the policy as it was
+    after = trainer.policy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    trainer.train_step(prompts)
+    # the statistics stay fixed, and the head is not rescaled twice
+    assert trainer.moments.count == 16 and trainer.moments.mean == mean
+    assert trainer.value.out_scale.item() == pytest.approx(1 / std, rel=1e-4)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.policy.state_dict().items())
 
 
 def test_kl_hard_stop_ends_the_run(task: dict[str, Any], tmp_path: Path) -> None:

@@ -192,3 +192,30 @@ def test_masked_statistics_whitening_entropy_and_explained_variance() -> None:
     full = torch.ones(1, 3)
     assert explained_variance(returns, returns, full) == pytest.approx(1.0)
     assert explained_variance(torch.zeros(1, 3), returns, full) == pytest.approx(0.0)
+
+
+def test_the_default_horizon_brings_the_kl_into_its_target_band_within_a_default_run() -> None:
+    """β against a policy whose KL follows β with a lag (half-way each step towards c/β,
+    c set so that the starting β would end at twice the target): with the default horizon
+    (an eighth of the run) the KL is inside ±20 % of target_kl by the run's last quarter
+    and stays there; the old fixed 10,000-episode horizon barely moves β in a default run
+    and leaves the KL at about twice its target. Deterministic: no false failures."""
+    from training.ml.ppo import kl_horizon, parse_ppo_config
+    from training.ml.ppo_math import AdaptiveKLController
+
+    config = parse_ppo_config({})
+    steps = config.total_episodes // config.batch_size
+
+    def final_kls(horizon: int) -> list[float]:
+        controller = AdaptiveKLController(config.kl_coef, config.target_kl, horizon)
+        pressure = 2 * config.target_kl * config.kl_coef  # KL at equilibrium = pressure / β
+        kl, seen = 0.0, []
+        for _ in range(steps):
+            kl += 0.5 * (pressure / controller.value - kl)
+            seen.append(kl)
+            controller.update(kl, config.batch_size)
+        return seen[-steps // 4 :]
+
+    band = (0.8 * config.target_kl, 1.2 * config.target_kl)
+    assert all(band[0] <= kl <= band[1] for kl in final_kls(kl_horizon(config)))
+    assert all(kl > band[1] for kl in final_kls(10_000))

@@ -90,14 +90,29 @@ class PPOConfig:
     )
     learning_rate: float = _opt(1e-4, "Policy AdamW learning rate.")
     value_learning_rate: float = _opt(3e-4, "Value model AdamW learning rate.")
-    value_warmup_steps: int = _opt(0, "Rollouts that train only the value model first.")
+    value_warmup_steps: int = _opt(
+        1,
+        "Rollouts that train only the value model first (its head, copied from the reward "
+        "model, learns the normalized returns before the policy follows its advantages).",
+    )
     kl_estimator: str = _opt("k1", "Per-token KL estimator: k1 (log p − log q) or k3.")
     kl_coef: float = _opt(0.05, "KL penalty β (the initial one when adaptive).")
     adaptive_kl: bool = _opt(True, "Adapt β towards target_kl (Ziegler et al.).")
     target_kl: float = _opt(3.0, "Target KL per response, in nats (adaptive only).")
-    kl_horizon: int = _opt(10000, "Episodes over which β closes the gap to the target.")
+    kl_horizon: int = _opt(
+        0,
+        "Episodes over which β closes the gap to the target (0: an eighth of total_episodes, "
+        "at least one batch, so β can move about 5× over any run and ±(0.2 · batch_size / "
+        "horizon) a step: the controller reacts within a few steps whatever the run length).",
+    )
     kl_hard_stop: float = _opt(50.0, "Stop the run when the mean KL exceeds this (nats).")
-    normalize_reward: bool = _opt(True, "Scale scores by running mean and std.")
+    normalize_reward: bool = _opt(True, "Standardize scores (see reward_norm_rollouts).")
+    reward_norm_rollouts: int = _opt(
+        1,
+        "Rollouts whose scores fix the normalization's mean and std; later scores use those "
+        "fixed statistics, and a value model copied from the reward model has its output "
+        "rescaled to them once (0: running statistics over the whole run).",
+    )
     reward_clip: float = _opt(5.0, "Clip normalized scores to ±this (0: off).")
     ensemble_lambda: float = _opt(1.0, "Ensembles: score = mean − λ·std over members.")
     reward_max_length: int = _opt(
@@ -189,7 +204,8 @@ PPO_CHECKS: dict[str, Check] = {
     "kl_estimator": (lambda v: v in ("k1", "k3"), "must be k1 or k3"),
     "kl_coef": lambda v: 0 <= v <= 100,
     "target_kl": lambda v: 0 < v <= 1000,
-    "kl_horizon": lambda v: v >= 1,
+    "kl_horizon": lambda v: v >= 0,
+    "reward_norm_rollouts": lambda v: 0 <= v <= 10_000,
     "kl_hard_stop": lambda v: v > 0,
     "reward_clip": lambda v: v >= 0,
     "ensemble_lambda": lambda v: 0 <= v <= 10,
@@ -322,6 +338,12 @@ def enable_gradient_checkpointing(model: Any) -> None:
     base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
+def kl_horizon(config: PPOConfig) -> int:
+    """The adaptive controller's horizon in episodes: ``kl_horizon``, or (0) an eighth of the
+    run and at least one batch."""
+    return config.kl_horizon or max(config.batch_size, config.total_episodes // 8)
+
+
 class ValueModel(torch.nn.Module):
     """A transformer backbone with a scalar head applied at every position."""
 
@@ -329,6 +351,18 @@ class ValueModel(torch.nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        # output = head · out_scale + out_shift (see standardize_outputs)
+        self.out_scale: torch.Tensor
+        self.out_shift: torch.Tensor
+        self.register_buffer("out_scale", torch.tensor(1.0))
+        self.register_buffer("out_shift", torch.tensor(0.0))
+
+    def standardize_outputs(self, mean: float, std: float) -> None:
+        """From now on output (v − mean) / std, where v is what the head gives: a head
+        copied from the reward model then speaks in the units of normalized scores."""
+        with torch.no_grad():
+            self.out_shift.copy_((self.out_shift - mean) / std)
+            self.out_scale.copy_(self.out_scale / std)
 
     @classmethod
     def from_reward_model(cls, reward_model: Any) -> ValueModel:
@@ -363,7 +397,8 @@ class ValueModel(torch.nn.Module):
         hidden = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
         ).last_hidden_state
-        return self.head(hidden).squeeze(-1).float()
+        scale, shift = self.out_scale.float(), self.out_shift.float()
+        return self.head(hidden).squeeze(-1).float() * scale + shift
 
 
 @dataclass
@@ -549,6 +584,7 @@ class PPOTrainer:
             model.to(dtype)
         reward_model = self.scorer.models[0]
         same_vocab = self.scorer.tokenizer.get_vocab() == self.tokenizer.get_vocab()
+        self.value_from_reward = same_vocab
         # the reward model reads the sampled ids themselves when they mean the same to it
         self.score_ids = self.scorer.shares_tokenizer(self.tokenizer)
         # the value model reads the policy's tokens: initialized from the reward model when
@@ -587,7 +623,7 @@ class PPOTrainer:
             trainable(self.value), config.value_learning_rate, master_weights=master
         )
         self.kl_controller: AdaptiveKLController | FixedKLController = (
-            AdaptiveKLController(config.kl_coef, config.target_kl, config.kl_horizon)
+            AdaptiveKLController(config.kl_coef, config.target_kl, kl_horizon(config))
             if config.adaptive_kl
             else FixedKLController(config.kl_coef)
         )
@@ -742,14 +778,23 @@ class PPOTrainer:
                 f"at step {self.step + 1}"
             )
         scores = rollout.scores
+        values = rollout.values
         if config.normalize_reward:
-            self.moments.update(scores)
+            frozen_at = config.reward_norm_rollouts * config.batch_size
+            if not frozen_at or self.moments.count < frozen_at:
+                self.moments.update(scores)
+                if frozen_at and self.moments.count >= frozen_at and self.value_from_reward:
+                    # the critic starts as the reward head: bring its output to the units
+                    # of the normalized returns it learns, once the statistics are fixed
+                    mean, std = self.moments.mean, self.moments.std
+                    self.value.standardize_outputs(mean, std)
+                    values = (values - mean) / std * mask
             scores = (scores - self.moments.mean) / self.moments.std
         if config.reward_clip:
             scores = scores.clamp(-config.reward_clip, config.reward_clip)
         kl_coef = self.kl_controller.value
         rewards = shaped_rewards(scores, kl, mask, kl_coef)
-        advantages, returns = gae(rewards, rollout.values, mask, config.gamma, config.lam)
+        advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
         update_policy = self.step >= config.value_warmup_steps
@@ -889,7 +934,9 @@ class PPOTrainer:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.step = int(state["step"])
         self.policy.load_state_dict(state["policy"])
-        self.value.load_state_dict(state["value"])
+        missing, unexpected = self.value.load_state_dict(state["value"], strict=False)
+        if unexpected or set(missing) - {"out_scale", "out_shift"}:  # older: no output scaling
+            raise RuntimeError(f"value model checkpoint mismatch: {missing} {unexpected}")
         self.policy_optimizer.load_state_dict(state["policy_optimizer"])
         self.value_optimizer.load_state_dict(state["value_optimizer"])
         self.kl_controller.value = float(state["kl_coef"])
