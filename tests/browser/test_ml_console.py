@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.browser.test_annotate import log_in
-from tests.training.test_rounds import judged_project
+from tests.training.test_rounds import CONFIG, judged_project
 from training.ml.synthetic import PolicyShape, build_synthetic_policy
 from training.registry import register_artifact, staging_dir
 
@@ -23,18 +23,7 @@ TINY = {
     "generation": {"sampling": {"n": 1, "max_new_tokens": 8}, "pairs_per_prompt": 1},
     # 12 comparisons leave a test split of 1–2 rows, and a policy pre-trained for 20 steps
     # samples byte fragments: the gates (tested in test_round_gates.py) are off here
-    "gates": dict.fromkeys(
-        (
-            "min_test_rows",
-            "min_reward_accuracy",
-            "max_policy_kl",
-            "min_length_ratio",
-            "max_repetition",
-            "min_distinct_2",
-            "max_broken_text",
-        ),
-        0,
-    ),
+    "gates": CONFIG["gates"],
 }
 
 
