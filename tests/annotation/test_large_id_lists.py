@@ -25,6 +25,7 @@ from annotation.models import Batch, BatchSource, Comparison, Project, Prompt, R
 from preflab.db_chunks import RESERVED, chunk_size, chunked, max_query_params
 from tests.annotation import test_export
 from tests.annotation.factories import pair_records, seed_pairs
+from tests.sqlite_rerun import on_postgres, run_on_sqlite
 from training.round_selectors import export_comparison_ids, export_judgments
 from training.run_inputs import InvalidRunConfig, run_prompts
 
@@ -60,7 +61,7 @@ def lowered_limit(limit: int | None) -> Iterator[int]:
 @pytest.fixture(params=LIMITS, ids=["own-limit", "limit-999"])
 def variable_limit(request: pytest.FixtureRequest) -> Iterator[int]:
     if request.param is not None and connection.vendor != "sqlite":
-        pytest.skip("only SQLite's variable limit can be lowered")
+        pytest.skip("only SQLite's variable limit can be lowered (on_sqlite reruns it there)")
     with lowered_limit(request.param) as limit:
         yield limit
 
@@ -207,3 +208,11 @@ def test_the_judgments_behind_an_export_add_up_across_chunks(
     with lowered_limit(3):
         assert chunk_size() == 1 or connection.vendor != "sqlite"
         assert export_judgments(export) == whole
+
+
+@on_postgres
+def test_the_lowered_limit_cases_pass_on_sqlite(tmp_path: Path) -> None:
+    """The cases above that lower SQLite's variable limit are skipped on PostgreSQL: run
+    them on SQLite too, so a PostgreSQL run (CI) checks them."""
+    output = run_on_sqlite([__file__], tmp_path / "var", extra=("-k", "not on_sqlite"))
+    assert " passed" in output and "skipped" not in output, output[-2000:]

@@ -27,9 +27,6 @@ when that is PostgreSQL, :func:`test_the_same_fuzz_passes_on_sqlite` re-runs thi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -51,6 +48,7 @@ from tests.conftest import PASSWORD
 from tests.platform import test_api_fuzz
 from tests.platform.test_api_fuzz import StandInTask, allowed_roles, load_schema
 from tests.platform.test_permission_matrix import World
+from tests.sqlite_rerun import on_postgres, run_on_sqlite
 from training.ml.reward import RewardTrainingConfig
 from training.round_config import default_round_config
 
@@ -564,28 +562,9 @@ def test_every_field_of_every_operation_refuses_hostile_values(
     assert refused_base == [], "\n".join(refused_base)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="the suite runs on SQLite already",
-)
+@on_postgres
 def test_the_same_fuzz_passes_on_sqlite(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["PREFLAB_VAR_DIR"] = str(tmp_path / "var")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"{__file__}::test_every_field_of_every_operation_refuses_hostile_values",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=Path(__file__).resolve().parents[2],
+    run_on_sqlite(
+        [f"{__file__}::test_every_field_of_every_operation_refuses_hostile_values"],
+        tmp_path / "var",
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
