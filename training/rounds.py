@@ -168,6 +168,21 @@ def cancel_round(*, r: RLHFRound) -> RLHFRound:
     return r
 
 
+def _refuse_if_superseded(r: RLHFRound) -> None:
+    """A failed round goes on only while no later round exists."""
+    if RLHFRound.objects.filter(project=r.project, number__gt=r.number).exists():
+        raise ConflictError("A later round exists: start a new round instead.")
+
+
+def _requeue(r: RLHFRound) -> None:
+    """Queue a failed round again at its step (retry, publish anyway)."""
+    r.status = RunStatus.QUEUED
+    r.error = ""
+    r.finished_at = None
+    r.save()
+    _enqueue(r.pk)
+
+
 def retry_round(*, r: RLHFRound) -> RLHFRound:
     """Run a failed round's failed step again (a new run for a training step)."""
     with transaction.atomic():
@@ -176,9 +191,7 @@ def retry_round(*, r: RLHFRound) -> RLHFRound:
             raise ConflictError(
                 f"Only a failed round can be retried (round {r.number} is {r.status})."
             )
-        later = RLHFRound.objects.filter(project=r.project, number__gt=r.number).exists()
-        if later:
-            raise ConflictError("A later round exists: start a new round instead.")
+        _refuse_if_superseded(r)
         field = RUN_FIELD.get(RoundStep(r.step))
         if field:
             setattr(r, field, None)
@@ -186,11 +199,7 @@ def retry_round(*, r: RLHFRound) -> RLHFRound:
             r.dataset_export = None
         attempts = r.steps.get(r.step, {}).get("detail", {}).get("attempts", 1)
         r.steps[r.step] = {"status": "pending", "detail": {"attempts": attempts + 1}}
-        r.status = RunStatus.QUEUED
-        r.error = ""
-        r.finished_at = None
-        r.save()
-        _enqueue(r.pk)
+        _requeue(r)
     return r
 
 
@@ -277,8 +286,7 @@ def override_gate(*, r: RLHFRound, reason: str, user: Any) -> RLHFRound:
         stopped = [g["gate"] for g in detail.get("gates", [])]
         if r.status != RunStatus.FAILED or not stopped:
             raise ConflictError(f"Round {r.number} was not stopped by a gate.")
-        if RLHFRound.objects.filter(project=r.project, number__gt=r.number).exists():
-            raise ConflictError("A later round exists: start a new round instead.")
+        _refuse_if_superseded(r)
         overrides = [
             *detail.get("overrides", []),
             {"gates": stopped, "reason": reason, "by": user.get_username(), "at": _now()},
@@ -294,11 +302,7 @@ def override_gate(*, r: RLHFRound, reason: str, user: Any) -> RLHFRound:
         }
         if r.step == RoundStep.GENERATE:
             r.generation_run = None
-        r.status = RunStatus.QUEUED
-        r.error = ""
-        r.finished_at = None
-        r.save()
-        _enqueue(r.pk)
+        _requeue(r)
     return r
 
 
