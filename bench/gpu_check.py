@@ -38,27 +38,11 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from training.ml.memory_plan import GIB, ModelShape  # noqa: E402
+from training.ml.memory_plan import GIB, PUBLISHED_SHAPES, ModelShape  # noqa: E402
 
 QWEN2_SHAPES: dict[str, dict[str, Any]] = {
-    "Qwen2-0.5B": {
-        "hidden_size": 896,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 14,
-        "num_key_value_heads": 2,
-        "intermediate_size": 4864,
-        "vocab_size": 151936,
-        "tie_word_embeddings": True,
-    },
-    "Qwen2-1.5B": {
-        "hidden_size": 1536,
-        "num_hidden_layers": 28,
-        "num_attention_heads": 12,
-        "num_key_value_heads": 2,
-        "intermediate_size": 8960,
-        "vocab_size": 151936,
-        "tie_word_embeddings": True,
-    },
+    name: {k: v for k, v in PUBLISHED_SHAPES[name].items() if k != "model_type"}
+    for name in ("Qwen2-0.5B", "Qwen2-1.5B")
 }
 TINY_SHAPES: dict[str, dict[str, Any]] = {
     "tiny-qwen2": {

@@ -34,50 +34,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from training.ml.memory_plan import GIB, ModelShape, PlanInputs, estimate, table  # noqa: E402
+from training.ml.memory_plan import (  # noqa: E402
+    GIB,
+    PUBLISHED_SHAPES,
+    ModelShape,
+    PlanInputs,
+    estimate,
+    table,
+)
 
-SHAPES = {
-    "Qwen2-0.5B": {
-        "model_type": "qwen2",
-        "hidden_size": 896,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 14,
-        "num_key_value_heads": 2,
-        "intermediate_size": 4864,
-        "vocab_size": 151936,
-        "tie_word_embeddings": True,
-    },
-    "Qwen2-1.5B": {
-        "model_type": "qwen2",
-        "hidden_size": 1536,
-        "num_hidden_layers": 28,
-        "num_attention_heads": 12,
-        "num_key_value_heads": 2,
-        "intermediate_size": 8960,
-        "vocab_size": 151936,
-        "tie_word_embeddings": True,
-    },
-    "Llama-3-8B": {
-        "model_type": "llama",
-        "hidden_size": 4096,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "intermediate_size": 14336,
-        "vocab_size": 128256,
-        "tie_word_embeddings": False,
-    },
-    "7B (Llama-2-7B)": {
-        "model_type": "llama",
-        "hidden_size": 4096,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "intermediate_size": 11008,
-        "vocab_size": 32000,
-        "tie_word_embeddings": False,
-    },
-}
 # one PPO setting for every row: 64 episodes per rollout, minibatches of 16 as 4
 # micro-batches of 4, prompts up to 512 tokens, 256-token responses, rollout forward passes
 # 8 episodes at a time, gradient checkpointing; the reward model has the policy's shape
@@ -183,7 +148,7 @@ build_causal_lm(tok, root / "policy", hidden=int(sys.argv[2]), layers=int(sys.ar
 
 def estimate_table() -> str:
     rows = []
-    for name, config in SHAPES.items():
+    for name, config in PUBLISHED_SHAPES.items():
         shape = ModelShape.from_config(config)
         for variant, extra in VARIANTS.items():
             inputs = PlanInputs(**{**SETTING, **extra})

@@ -23,6 +23,51 @@ CUDA_OVERHEAD = 1 * GIB  # CUDA context, cuBLAS workspaces, allocator slack
 REWARD_BATCH = 32  # the reward model's scoring batch when rollout chunks are off
 
 
+# The published configs of the models the benchmarks plan for (no download: the numbers).
+PUBLISHED_SHAPES: dict[str, dict[str, Any]] = {
+    "Qwen2-0.5B": {
+        "model_type": "qwen2",
+        "hidden_size": 896,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+    },
+    "Qwen2-1.5B": {
+        "model_type": "qwen2",
+        "hidden_size": 1536,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "intermediate_size": 8960,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+    },
+    "Llama-3-8B": {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 128256,
+        "tie_word_embeddings": False,
+    },
+    "7B (Llama-2-7B)": {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "intermediate_size": 11008,
+        "vocab_size": 32000,
+        "tie_word_embeddings": False,
+    },
+}
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """The numbers of an ``AutoConfig`` that size a decoder."""
