@@ -29,6 +29,7 @@ from annotation.roles import Role
 from annotation.services import create_project, set_membership
 from annotation.simulation import SimulationConfig, simulate
 from tests.annotation.factories import jsonl
+from training.demo import ROUND_DEFAULTS as LOOP_ROUND_DEFAULTS
 from training.ml.policy_eval import sample_with_kl, win_rate
 from training.ml.synthetic import (
     PolicyShape,
@@ -44,16 +45,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transac
 
 PROMPTS = 640
 SEED = int(os.environ.get("PREFLAB_LOOP_SEED", "1"))
+# the reward and PPO settings the demo's loop project starts its rounds with
 ROUND_CONFIG = {
     "export": {"test_fraction": 0.1},
-    "reward": {"learning_rate": 0.003, "epochs": 3, "batch_size": 16, "max_length": 64},
-    "policy": {
-        "total_episodes": 768,
-        "learning_rate": 3e-5,
-        "kl_coef": 0.2,
-        "target_kl": 2.0,
-        "kl_horizon": 500,
-    },
+    "reward": LOOP_ROUND_DEFAULTS["reward"],
+    "policy": LOOP_ROUND_DEFAULTS["policy"],
     "generation": {"sampling": {"n": 1, "max_new_tokens": 24}},
 }
 
