@@ -63,7 +63,7 @@ from training.ml.generation import (
 )
 from training.models import ArtifactKind, ModelArtifact
 from training.registry import artifact_dir
-from training.round_gates import GateConfig, SampleHealth
+from training.round_gates import GateConfig, SampleHealth, failed
 
 MAX_PAIRS_PER_PROMPT = 100
 COMPARE_SEED_OFFSET = 1_000_003
@@ -318,14 +318,13 @@ def generate_batch(
         [c.text for group in sampled[NEW] for c in group],
         [c.text for group in sampled.get(PREVIOUS, []) for c in group],
     )
-    report.stats["samples"] = health.as_dict()
-    if gates is not None:
-        stopped = [r for r in health.results(gates) if not r.passed]
-        if stopped:
-            raise SamplesDegenerate(
-                "; ".join(r.reason for r in stopped),
-                extra={"gates": [r.as_dict() for r in stopped], "samples": health.as_dict()},
-            )
+    measured = health.as_dict()
+    stopped = failed(health.results(gates)) if gates is not None else []
+    if stopped:
+        raise SamplesDegenerate(
+            "; ".join(r.reason for r in stopped),
+            extra={"gates": [r.as_dict() for r in stopped], "samples": measured},
+        )
     distinct = _collapse(sampled, report)
     if reward is not None:
         scores = score_candidates(
@@ -348,7 +347,7 @@ def generate_batch(
     ]
     report.prompts_without_pairs = sum(1 for pairs in selected if not pairs)
     report.stats = _stats(pairing, distinct, selected, policy, compare_policy, reward) | {
-        "samples": health.as_dict()
+        "samples": measured
     }
     if report.prompts_without_pairs == len(prompts):
         raise NothingToCompare(
