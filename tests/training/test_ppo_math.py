@@ -144,22 +144,49 @@ def test_kl_estimators_are_unbiased_and_k3_is_never_negative() -> None:
 
 def test_adaptive_controller_moves_towards_the_target_at_a_bounded_rate() -> None:
     above = AdaptiveKLController(0.1, target=4.0, horizon=1000)
-    above.update(current_kl=8.0, n_steps=100)  # error clipped to +0.2
-    assert above.value == pytest.approx(0.1 * (1 + 0.2 * 100 / 1000))
+    above.update(current_kl=8.0, n_steps=100)  # log error log 2
+    assert above.value == pytest.approx(0.1 * math.exp(math.log(2) * 100 / 1000))
+    far = AdaptiveKLController(0.1, target=4.0, horizon=1000)
+    far.update(current_kl=400.0, n_steps=100)  # error clipped to +1
+    assert far.value == pytest.approx(0.1 * math.exp(100 / 1000))
     below = AdaptiveKLController(0.1, target=4.0, horizon=1000)
-    below.update(current_kl=3.6, n_steps=100)  # error −0.1
-    assert below.value == pytest.approx(0.1 * (1 - 0.1 * 100 / 1000))
+    below.update(current_kl=3.6, n_steps=100)  # near the target: Ziegler's step
+    assert below.value == pytest.approx(0.1 * (1 - 0.1 * 100 / 1000), rel=1e-3)
+    assert below.value == pytest.approx(0.1 * 0.9 ** (100 / 1000))
+    nothing = AdaptiveKLController(0.1, target=4.0, horizon=1000)
+    nothing.update(current_kl=0.0, n_steps=100)  # far below (or none): −0.2, as Ziegler's
+    assert nothing.value == pytest.approx(0.1 * math.exp(-0.2 * 100 / 1000))
     on = AdaptiveKLController(0.1, target=4.0, horizon=1000)
     on.update(current_kl=4.0, n_steps=100)
     assert on.value == pytest.approx(0.1)
-    # held above target, β grows geometrically; the KL it sees then falls back
+    # held above target, β grows geometrically (e-fold per horizon); the KL then falls back
     controller = AdaptiveKLController(0.05, target=2.0, horizon=256)
-    for _ in range(50):
+    for _ in range(8):
         controller.update(current_kl=10.0, n_steps=64)
-    assert controller.value == pytest.approx(0.05 * 1.05**50)
+    assert controller.value == pytest.approx(0.05 * math.e**2)
     fixed = FixedKLController(0.05)
     fixed.update(current_kl=100.0, n_steps=64)
     assert fixed.value == 0.05
+
+
+def test_the_starting_beta_puts_a_gaussian_rewards_regularized_optimum_at_the_target() -> None:
+    """π* ∝ π_ref·exp(r/β) for r ~ N(0, σ²) under π_ref is N(σ²/β, σ²), KL = σ²/(2β²): the
+    calibrated β makes that the target, checked by sampling the tilted distribution."""
+    rng = np.random.default_rng(0)
+    for sigma, target in ((1.0, 3.0), (2.5, 1.0)):
+        controller = AdaptiveKLController(0.05, target=target, horizon=512)
+        controller.calibrate(sigma)
+        beta = controller.value
+        assert beta == pytest.approx(sigma / math.sqrt(2 * target))
+        r = rng.normal(0.0, sigma, size=400_000)
+        weights = np.exp(r / beta - (r / beta).max())
+        weights /= weights.sum()
+        # KL(π*‖π_ref) = E_π*[r/β] − log E_ref[exp(r/β)]
+        kl = float((weights * r / beta).sum() - np.log(np.mean(np.exp(r / beta))))
+        assert kl == pytest.approx(target, rel=0.05)
+    unchanged = AdaptiveKLController(0.05, target=3.0, horizon=512)
+    unchanged.calibrate(0.0)  # a rollout whose scores are all equal says nothing of the scale
+    assert unchanged.value == 0.05
 
 
 def test_running_moments_equal_the_statistics_of_everything_seen() -> None:

@@ -98,6 +98,12 @@ class PPOConfig:
     kl_estimator: str = _opt("k1", "Per-token KL estimator: k1 (log p − log q) or k3.")
     kl_coef: float = _opt(0.05, "KL penalty β (the initial one when adaptive).")
     adaptive_kl: bool = _opt(True, "Adapt β towards target_kl (Ziegler et al.).")
+    auto_kl_coef: bool = _opt(
+        True,
+        "Adaptive only: start β at σ/√(2·target_kl), σ the first rollout's spread of (normalized) "
+        "scores — the β at which the KL-regularized optimum of a Gaussian reward sits at the "
+        "target — instead of kl_coef, whose right value depends on the reward's scale.",
+    )
     target_kl: float = _opt(3.0, "Target KL per response, in nats (adaptive only).")
     kl_horizon: int = _opt(
         0,
@@ -792,6 +798,9 @@ class PPOTrainer:
             scores = (scores - self.moments.mean) / self.moments.std
         if config.reward_clip:
             scores = scores.clamp(-config.reward_clip, config.reward_clip)
+        if self.step == 0 and config.adaptive_kl and config.auto_kl_coef:
+            assert isinstance(self.kl_controller, AdaptiveKLController)
+            self.kl_controller.calibrate(scores.float().std().item())
         kl_coef = self.kl_controller.value
         rewards = shaped_rewards(scores, kl, mask, kl_coef)
         advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)

@@ -152,17 +152,40 @@ class FixedKLController:
 
 
 class AdaptiveKLController:
-    """Ziegler et al. (2019): β ← β·(1 + K·e·n/H), e = clip(KL/KL_target − 1, ±0.2); the KL
-    is driven towards its target over a horizon of H episodes."""
+    """Integral control of β in log space, after Ziegler et al. (2019):
+    β ← β·exp(e·n/H), e = log(KL/KL_target) clipped to [−max_fall, +max_rise]. Near the
+    target the step is Ziegler's (log(KL/target) ≈ KL/target − 1). Above it, the error is
+    clipped at +1 instead of +0.2, so β can grow e-fold in one horizon H and an overshoot is
+    caught within a few steps. Below it, β falls at Ziegler's bounded rate: a KL under target
+    early in a run says the policy has not moved yet, not that β is too strong, and letting
+    β collapse then is what makes the KL overshoot later. :meth:`calibrate` sets the starting
+    β from the reward's scale."""
 
-    def __init__(self, init_kl_coef: float, target: float, horizon: int) -> None:
+    def __init__(
+        self,
+        init_kl_coef: float,
+        target: float,
+        horizon: int,
+        max_rise: float = 1.0,
+        max_fall: float = 0.2,
+    ) -> None:
         self.value = init_kl_coef
         self.target = target
         self.horizon = horizon
+        self.max_rise = max_rise
+        self.max_fall = max_fall
 
     def update(self, current_kl: float, n_steps: int) -> None:
-        error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
-        self.value *= 1.0 + error * n_steps / self.horizon
+        ratio = max(current_kl, 1e-3 * self.target) / self.target
+        error = min(max(math.log(ratio), -self.max_fall), self.max_rise)
+        self.value *= math.exp(error * n_steps / self.horizon)
+
+    def calibrate(self, score_std: float) -> None:
+        """β = σ/√(2·target): for rewards of spread σ (Gaussian under the reference), the
+        KL-regularized optimum π_ref·exp(r/β) is σ²/(2β²) nats from the reference — at the
+        target with this β. A scale-free start: the controller only corrects from there."""
+        if score_std > 0:
+            self.value = score_std / math.sqrt(2.0 * self.target)
 
 
 class RunningMoments:
