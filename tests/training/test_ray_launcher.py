@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -421,11 +422,14 @@ def test_openrlhf_command_parses_with_its_flags_and_maps_our_ppo_settings(
     assert (args.max_epochs, args.generate_max_len) == (2, 48)
     assert args.temperature == 0.7
     assert (args.actor_learning_rate, args.critic_learning_rate) == (3e-6, 9e-6)
-    assert (args.init_kl_coef, args.kl_target, args.kl_horizon) == (0.05, 6.0, 10_000)
+    # OpenRLHF's KL target is per token: 6 nats per response over 48 tokens at most
+    assert (args.init_kl_coef, args.kl_target, args.kl_horizon) == (0.05, 0.125, 10_000)
     assert args.kl_estimator == "k1" and args.advantage_estimator == "gae"
     assert (args.eps_clip, args.value_clip, args.gamma, args.lambd) == (0.2, 0.2, 1.0, 0.95)
     assert args.reward_clip_range == [-5.0, 5.0]
-    assert args.normalize_reward and args.bf16 and args.colocate_all_models
+    assert args.bf16 and args.colocate_all_models
+    assert not args.normalize_reward  # a remote reward is not standardized by OpenRLHF
+    assert any(n.startswith("normalize_reward=True is not carried over") for n in notes)
     assert args.freezing_actor_steps == 2
     assert (args.ckpt_path, args.save_steps, args.load_checkpoint) == (spec.checkpoint_dir, 5, True)
     assert args.zero_stage == 3 and args.vllm_num_engines is None
@@ -439,13 +443,16 @@ def test_openrlhf_command_follows_the_prompts_and_the_options(
     text_prompts.write_text(
         "".join(json.dumps({"prompt": f"Q: {i}\nA:"}) + "\n" for i in range(40))
     )
+    other_reward = tmp_path / "other-reward"  # a reward model with a tokenizer of its own
+    shutil.copytree(models["reward"], other_reward)
+    tokenizer = json.loads((other_reward / "tokenizer.json").read_text())
+    tokenizer["model"]["vocab"] = {f"x{t}": i for t, i in tokenizer["model"]["vocab"].items()}
+    (other_reward / "tokenizer.json").write_text(json.dumps(tokenizer))
+    config = {"total_episodes": 24, "batch_size": 8, "mini_batch_size": 8, "kl_coef": 0.1}
     spec = replace(
-        openrlhf_spec(
-            models,
-            tmp_path,
-            {"total_episodes": 24, "batch_size": 8, "mini_batch_size": 8, "kl_coef": 0.1},
-        ),
+        openrlhf_spec(models, tmp_path, config),
         prompts_file=str(text_prompts),
+        reward=str(other_reward),
     )
     options = OpenRLHFOptions(
         num_gpus_per_node=1,
@@ -459,6 +466,7 @@ def test_openrlhf_command_follows_the_prompts_and_the_options(
     assert args.remote_rm_url == REWARD_URL  # filled in on the cluster
     assert args.vllm_num_engines == 1 and not args.colocate_all_models and args.adam_offload
     assert args.kl_horizon == 8  # ours: an eighth of the run, at least one batch
+    assert args.critic_pretrain is None  # OpenRLHF's default: the critic starts from the policy
 
 
 def test_openrlhf_refuses_what_it_cannot_run(models: dict[str, Path], tmp_path: Path) -> None:

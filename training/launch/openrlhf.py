@@ -67,7 +67,9 @@ UNMAPPED = {
     "empty_response_penalty": "no empty-response floor",
     "vf_coef": "the critic has its own optimizer (critic_learning_rate), no value-loss weight",
     "max_approx_kl": "no early stop of PPO epochs on approx KL",
-    "reward_norm_rollouts": "normalize_reward keeps running statistics",
+    "normalize_reward": "OpenRLHF's --normalize_reward applies a reward model's saved mean and "
+    "std, not statistics of a remote reward's scores: the server's raw scores are the rewards",
+    "reward_norm_rollouts": "no reward normalization (see normalize_reward)",
     "kl_hard_stop": "no KL hard stop",
     "critic_lora_rank": "LoRA applies to the actor only",
     "whiten_advantages": "advantages are always normalized",
@@ -90,6 +92,7 @@ class OpenRLHFOptions:
     prompt_max_len: int = 1024
     micro_rollout_batch_size: int = 0  # 0: rollout_forward_batch_size, else OpenRLHF's 8
     critic_from_reward: bool = True  # value model from the reward model, as Preflab's PPO
+    kl_target_per_token: float = 0.0  # 0: target_kl / max_new_tokens (see openrlhf_args)
     reward_bind: str = "0.0.0.0"  # the reward server's listening address  # noqa: S104
     reward_host: str = ""  # its advertised address ("": the entrypoint node's Ray address)
     reward_port: int = 0  # 0: any free port
@@ -132,8 +135,16 @@ def _count_prompts(prompts_file: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def _is_single_model(reward: Path) -> bool:
-    return (reward / "config.json").exists() and not (reward / ENSEMBLE_MANIFEST).exists()
+def _critic_can_start_from(reward: Path, policy: Path) -> bool:
+    """One model (not an ensemble) whose tokenizer is the policy's: OpenRLHF's critic reads
+    the policy's token ids."""
+    if not (reward / "config.json").exists() or (reward / ENSEMBLE_MANIFEST).exists():
+        return False
+    try:
+        ours, theirs = (json.loads((p / "tokenizer.json").read_text()) for p in (reward, policy))
+    except (OSError, ValueError):
+        return False
+    return bool(ours.get("model") == theirs.get("model"))
 
 
 def openrlhf_args(
@@ -143,23 +154,27 @@ def openrlhf_args(
 
     Preflab → OpenRLHF (``train_ppo_ray.py`` @ ``OPENRLHF_COMMIT``):
 
-    policy → ``--pretrain``; prompts → ``--prompt_data`` (``--input_key prompt``,
-    ``--apply_chat_template`` for message lists); reward model → ``--remote_rm_url``
-    (and ``--critic_pretrain`` when it is one model); staging folder → ``--save_path``;
-    checkpoints → ``--ckpt_path``/``--save_steps``/``--load_checkpoint``;
-    total_episodes → ``--num_episodes`` passes over the prompts (and ``--max_samples`` when
-    fewer than one pass); batch_size → ``--rollout_batch_size`` (one sample per prompt);
-    mini_batch_size → ``--train_batch_size``; gradient_accumulation_steps →
-    ``--micro_train_batch_size`` = mini_batch_size / (accumulation × data-parallel size);
-    ppo_epochs → ``--max_epochs``; max_new_tokens → ``--generate_max_len``; temperature,
-    top_p, seed, gamma, kl_estimator, lora_rank, gradient_checkpointing, normalize_reward →
-    the same names; lam → ``--lambd``; learning_rate → ``--actor_learning_rate``;
-    value_learning_rate → ``--critic_learning_rate``; kl_coef → ``--init_kl_coef``;
-    adaptive_kl/target_kl/kl_horizon → ``--kl_target``/``--kl_horizon``; cliprange →
-    ``--eps_clip``; cliprange_value → ``--value_clip``; max_grad_norm → ``--max_norm``;
-    reward_clip → ``--reward_clip_range -c c``; value_warmup_steps →
-    ``--freezing_actor_steps``; precision (not fp32) → ``--bf16``. reward_max_length and
-    ensemble_lambda go to the reward server.
+    - policy → ``--pretrain``; staging folder → ``--save_path``; prompts →
+      ``--prompt_data`` (``--input_key prompt``; ``--apply_chat_template`` for message lists);
+    - reward model → ``--remote_rm_url`` (reward_max_length and ensemble_lambda go to the
+      server), and ``--critic_pretrain`` when it is one model with the policy's tokenizer
+      (Preflab's value model starts from the reward model too);
+    - checkpoints → ``--ckpt_path``, checkpoint_steps → ``--save_steps`` + ``--load_checkpoint``;
+    - total_episodes → ``--num_episodes`` passes over the prompts (``--max_samples`` when
+      less than one pass); batch_size → ``--rollout_batch_size`` (one sample per prompt);
+      mini_batch_size → ``--train_batch_size``; ``--micro_train_batch_size`` =
+      mini_batch_size / (gradient_accumulation_steps × the actor's GPUs); ppo_epochs →
+      ``--max_epochs``; max_new_tokens → ``--generate_max_len``;
+    - temperature, top_p, seed, gamma, kl_estimator, lora_rank, gradient_checkpointing → the
+      same names; lam → ``--lambd``; learning_rate → ``--actor_learning_rate``;
+      value_learning_rate → ``--critic_learning_rate``; cliprange → ``--eps_clip``;
+      cliprange_value → ``--value_clip``; max_grad_norm → ``--max_norm``;
+      value_warmup_steps → ``--freezing_actor_steps``; precision other than fp32 → ``--bf16``;
+    - kl_coef → ``--init_kl_coef``; adaptive_kl → ``--kl_target`` (else a fixed β) with
+      ``--kl_horizon`` (ours, an eighth of the run when 0); target_kl, nats per response →
+      target_kl / max_new_tokens, as OpenRLHF's controller reads the mean KL per token
+      (``kl_target_per_token`` overrides);
+    - reward_clip → ``--reward_clip_range -c c``, on the server's raw scores.
     """
     from training.ml.ppo import parse_ppo_config
 
@@ -183,7 +198,7 @@ def openrlhf_args(
         raise ValueError(f"batch_size {config.batch_size} gives fewer rollouts than {world} GPUs")
 
     args = ["--pretrain", spec.base, "--remote_rm_url", reward_url, "--save_path", spec.out]
-    if options.critic_from_reward and _is_single_model(Path(spec.reward)):
+    if options.critic_from_reward and _critic_can_start_from(Path(spec.reward), Path(spec.base)):
         args += ["--critic_pretrain", spec.reward]
     args += ["--prompt_data", str(prompts_file), "--input_key", "prompt"]
     if _prompts_are_conversations(prompts_file):
@@ -259,11 +274,13 @@ def openrlhf_args(
     # KL control
     args += ["--init_kl_coef", repr(config.kl_coef), "--kl_estimator", config.kl_estimator]
     if config.adaptive_kl:
+        # OpenRLHF's controller reads the mean KL per token of a response, Preflab's target
+        # is the KL of a whole response: per token, over the longest response (a tighter
+        # budget for the shorter ones)
+        target = options.kl_target_per_token or config.target_kl / config.max_new_tokens
         horizon = config.kl_horizon or max(config.batch_size, config.total_episodes // 8)
-        args += ["--kl_target", repr(config.target_kl), "--kl_horizon", str(horizon)]
-    # rewards
-    if config.normalize_reward:
-        args.append("--normalize_reward")
+        args += ["--kl_target", repr(target), "--kl_horizon", str(horizon)]
+    # rewards (clipped as scored: OpenRLHF does not standardize a remote reward)
     if config.reward_clip:
         args += ["--reward_clip_range", repr(-config.reward_clip), repr(config.reward_clip)]
     # checkpoints
