@@ -349,6 +349,17 @@ def test_a_failing_step_gives_its_exit_status_and_log_lines(
     assert "cliprange" in log and "bad config" in log
 
 
+def test_a_job_whose_status_stays_unreadable_is_reported(cluster: Cluster, tmp_path: Path) -> None:
+    client = launcher(cluster).client()
+    patient = RayJob(client, "preflab-no-such-job", tmp_path / "log", unreachable_seconds=60)
+    assert patient.poll() is None  # for now, as far as we know, still running
+    impatient = RayJob(client, "preflab-no-such-job", tmp_path / "log", unreachable_seconds=0)
+    assert impatient.poll() is None
+    time.sleep(0.1)
+    with pytest.raises(RuntimeError, match="no status for 0 s"):
+        impatient.poll()
+
+
 def test_options_environment_and_entrypoint() -> None:
     with pytest.raises(ValueError, match=r"unknown ray launcher option.*colour"):
         RayOptions.parse({"address": "http://h:8265", "colour": "red"})

@@ -152,12 +152,21 @@ def runtime_env(env: dict[str, str], options: RayOptions) -> dict[str, Any]:
 class RayJob:
     """A submitted Ray job (:class:`training.launch.base.Launched`)."""
 
-    def __init__(self, client: Any, submission_id: str, log_file: Path) -> None:
+    def __init__(
+        self,
+        client: Any,
+        submission_id: str,
+        log_file: Path,
+        *,
+        unreachable_seconds: float = 300.0,
+    ) -> None:
         self.client = client
         self.submission_id = submission_id
         self.log_file = log_file
+        self.unreachable_seconds = unreachable_seconds
         self._logged = 0  # characters of the job's logs already in log_file
         self._returncode: int | None = None
+        self._unreachable_since: float | None = None
 
     def status(self) -> str:
         return str(getattr(self.client.get_job_status(self.submission_id), "value", "UNKNOWN"))
@@ -176,9 +185,23 @@ class RayJob:
             self._logged = len(logs)
 
     def poll(self) -> int | None:
+        """The exit status once the job is terminal (see the module's note), else None."""
         if self._returncode is not None:
             return self._returncode
-        info = self.client.get_job_info(self.submission_id)
+        try:
+            info = self.client.get_job_info(self.submission_id)
+        except Exception as exc:
+            # the job server restarting, the network: still running as far as we know, for
+            # a while; a job whose status stays unreadable is reported, never waited on forever
+            now = time.monotonic()
+            self._unreachable_since = self._unreachable_since or now
+            if now - self._unreachable_since > self.unreachable_seconds:
+                raise RuntimeError(
+                    f"ray job {self.submission_id}: no status for "
+                    f"{self.unreachable_seconds:.0f} s ({exc})"
+                ) from exc
+            return None
+        self._unreachable_since = None
         status = str(getattr(info.status, "value", info.status))
         self.sync_logs()
         if status not in TERMINAL:
