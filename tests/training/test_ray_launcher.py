@@ -117,7 +117,8 @@ def stop_cluster(head: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     temp_dir = tmp_path_factory.mktemp("ray")
-    if len(str(temp_dir)) > 40:  # Ray's socket paths under it must stay under 108 bytes
+    own_temp = len(str(temp_dir)) > 40  # Ray's socket paths under it must stay < 108 bytes
+    if own_temp:
         temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     dashboard = free_port()
     ports = {
@@ -178,6 +179,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         stop_cluster(head)
         log.close()
+        if own_temp:
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 # --- tiny models and steps ----------------------------------------------------------------

@@ -487,7 +487,11 @@ def run_plan(plan: dict[str, Any]) -> int:
         signal.signal(signal.SIGTERM, previous)
         if trainer is not None and trainer.poll() is None:
             trainer.terminate()
-            trainer.wait()
+            try:
+                trainer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                trainer.kill()
+                trainer.wait()
         server.stop()
     if code != 0:
         print(f"[preflab] OpenRLHF exited with {code}", flush=True)
