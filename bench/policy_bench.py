@@ -42,6 +42,7 @@ def configs(episodes: int, seed: int) -> dict[str, dict[str, Any]]:
             "ppo_epochs": 1,
             "learning_rate": 1e-4,
             "kl_coef": 0.1,
+            "auto_kl_coef": False,
             "target_kl": 3.0,
             "kl_horizon": 500,
         },

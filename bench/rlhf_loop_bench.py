@@ -44,6 +44,7 @@ def round_config(episodes: int) -> dict[str, Any]:
             "ppo_epochs": 1,
             "learning_rate": 1e-4,
             "kl_coef": 0.2,
+            "auto_kl_coef": False,
             "target_kl": 2.0,
             "kl_horizon": 500,
         },

@@ -65,6 +65,7 @@ ROUND_DEFAULTS: dict[str, Any] = {
         "total_episodes": 768,
         "learning_rate": 3e-5,
         "kl_coef": 0.2,
+        "auto_kl_coef": False,
         "target_kl": 2.0,
         "kl_horizon": 500,
     },
