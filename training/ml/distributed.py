@@ -152,7 +152,7 @@ def broadcast_object(obj: T, src: int = 0) -> T:
         return obj
     box: list[Any] = [obj]
     torch.distributed.broadcast_object_list(box, src=src, device=_collective_device)
-    return box[0]  # type: ignore[no-any-return]
+    return box[0]
 
 
 def all_gather_objects(obj: T) -> list[T]:

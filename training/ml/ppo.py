@@ -965,13 +965,15 @@ class PPOTrainer:
             for start in range(0, size, mini_batch_size):
                 index = order[start : start + mini_batch_size]
                 tokens = rollout.mask[index].sum().clamp(min=1)
+                scale = self._token_share(tokens)
                 step: dict[str, float] = dict.fromkeys(totals, 0.0)
                 for part in index.split(micro):
                     # each micro-batch's masked means weighted by its share of the
                     # minibatch's tokens: the summed gradients are the minibatch's
                     weight = rollout.mask[part].sum() / tokens
+                    loss_weight = weight if scale is None else weight * scale
                     for key, value in self._micro_batch(
-                        rollout, part, advantages, returns, update_policy, weight
+                        rollout, part, advantages, returns, update_policy, loss_weight
                     ).items():
                         step[key] += value * float(weight)
                 self.value_optimizer.step(config.max_grad_norm)
@@ -992,6 +994,17 @@ class PPOTrainer:
                 break
         averaged = {k: v / max(updates, 1) for k, v in totals.items()}
         return averaged | {"ppo_epochs_done": float(epochs_done)}
+
+    def _token_share(self, tokens: torch.Tensor) -> float | None:
+        """Data-parallel: this rank's share of the whole minibatch's response tokens times the
+        number of ranks. Its losses are scaled by it, so that the gradients averaged over the
+        ranks are those of the token mean over the whole minibatch, as one process computes
+        it (None in one process: nothing to scale)."""
+        if not self.world.distributed:
+            return None
+        local = tokens.item()
+        (total,) = distributed.all_reduce_sum([local])
+        return self.world.size * local / max(total, 1.0)
 
     def _micro_batch(
         self,
