@@ -242,3 +242,89 @@ def test_a_cancel_on_rank_0_stops_every_rank_and_the_run_resumes_on_two_processe
     resumed0, resumed1 = fingerprints(second)
     assert resumed0["step"] == 4 and same_but_rank(resumed0, resumed1)
     assert (tmp_path / "second-out" / "model.safetensors").exists()
+
+
+def _gradient_check(rank: int, port: int, task: dict[str, Path], out: str) -> None:
+    """One rank of the gradient check (a spawned process)."""
+    from dataclasses import fields
+
+    from training.ml import distributed
+    from training.ml.ppo import PPOTrainer, Rollout, parse_ppo_config, trainable
+    from training.ml.prompts import load_prompts
+
+    torch.set_num_threads(1)
+    os.environ |= {
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }
+    config = parse_ppo_config(
+        {"total_episodes": 8, "batch_size": 8, "mini_batch_size": 8, "max_new_tokens": 6}
+    )
+    prompts = load_prompts(task["prompts"])[:8]
+    trainer = PPOTrainer(
+        policy_dir=task["policy"], reward_dir=task["reward"], prompts=prompts, config=config
+    )
+    # one rollout of the whole batch, rank 0's, on both ranks
+    whole = distributed.broadcast_object(trainer.rollout(prompts))
+    whole.mask[:4, -3:] = 0  # rank 0's half holds fewer response tokens than rank 1's
+    parameters = [*trainable(trainer.policy), *trainable(trainer.value)]
+    advantages = torch.linspace(-1, 1, whole.mask.numel()).view_as(whole.mask) * whole.mask
+    returns = advantages.flip(1)
+    everything = torch.arange(8)
+    one = torch.tensor(1.0)
+
+    # one process on the whole minibatch
+    trainer._micro_batch(whole, everything, advantages, returns, True, one)
+    single = [p.grad.clone() for p in parameters]  # type: ignore[union-attr]
+    for p in parameters:
+        p.grad = None
+
+    # this rank's half, its loss scaled by its token share, the gradients averaged
+    rows = slice(4 * rank, 4 * rank + 4)
+    half = Rollout(
+        **{
+            f.name: (
+                getattr(whole, f.name)[rows]
+                if isinstance(getattr(whole, f.name), torch.Tensor | list)
+                else getattr(whole, f.name)
+            )
+            for f in fields(Rollout)
+        }
+    )
+    share = trainer._token_share(half.mask.sum())
+    assert share is not None
+    found: dict[str, Any] = {"tokens": distributed.all_gather(half.mask.sum().view(1)).tolist()}
+    for name, weight in (("weighted", share), ("unweighted", 1.0)):
+        trainer._micro_batch(
+            half, torch.arange(4), advantages[rows], returns[rows], True, torch.tensor(weight)
+        )
+        distributed.all_reduce_gradients(parameters)
+        found[name] = max(
+            (p.grad - s).abs().max().item() / max(s.abs().max().item(), 1e-12)
+            for p, s in zip(parameters, single, strict=True)
+            if p.grad is not None
+        )
+        for p in parameters:
+            p.grad = None
+    Path(out, f"rank-{rank}.json").write_text(json.dumps(found))
+    distributed.shutdown()
+
+
+def test_the_averaged_gradients_are_those_of_the_whole_minibatch(
+    task: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two processes (spawned, gloo), each with half of one rollout: the gradients of the
+    policy and value model, averaged over the ranks, equal those one process computes on the
+    whole minibatch (each rank's loss weighted by its share of the minibatch's tokens; the
+    plain mean of the two ranks' token means is not, when the halves hold unequal tokens)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_gradient_check, args=(free_port(), task, str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        found = json.loads((tmp_path / f"rank-{rank}.json").read_text())
+        assert found["tokens"] == [12.0, 24.0]
+        assert found["weighted"] < 1e-5, found
+        assert found["unweighted"] > 1e-2, found
