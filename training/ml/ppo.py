@@ -4,9 +4,14 @@ fixed coefficient, GAE and clipped losses. Plain Python: imports no Django; the 
 calls the same :func:`train_ppo`.
 
     python -m training.ml.ppo --policy DIR --reward DIR --prompts FILE.jsonl --out DIR \\
-        [--config config.json]
+        [--config config.json] [--checkpoints DIR]
 
-The saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)``.
+Data-parallel over N processes (one per GPU, or CPU processes with gloo) under a launcher:
+
+    accelerate launch --multi_gpu --num_processes N -m training.ml.ppo ...   (or torchrun)
+
+(see :func:`train_ppo` and :mod:`training.ml.distributed`; ``accelerate launch --cpu`` starts
+one process only). The saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)``.
 """
 
 from __future__ import annotations
