@@ -1,7 +1,8 @@
 """PPO data-parallel under ``accelerate launch`` with two real CPU processes (gloo): the CLI
 trains, rank 0 alone reports and saves, the ranks end with identical weights and β (and
 drift apart when the gradient all-reduce is switched off), a cancel on rank 0 stops both
-ranks at the same step, and a two-process run resumes from its checkpoint.
+ranks at the same step, and a two-process run resumes from its checkpoint (with a LoRA
+policy and critic, gradient accumulation and gradient checkpointing).
 
 ``accelerate launch --cpu`` starts a single process whatever ``--num_processes`` says
 (accelerate 1.15 fans CPU processes out only under MPI): on a host without CUDA,
@@ -36,6 +37,13 @@ CONFIG: dict[str, Any] = {
     "precision": "fp32",
     "checkpoint_steps": 1,
     "kl_horizon": 64,
+}
+
+MEMORY_FEATURES: dict[str, Any] = {
+    "lora_rank": 4,
+    "critic_lora_rank": 2,
+    "gradient_accumulation_steps": 2,
+    "gradient_checkpointing": True,
 }
 
 
@@ -194,7 +202,8 @@ def entry(task: dict[str, Path], tmp_path: Path, name: str, stop_at: int | None)
         "reward": str(task["reward"]),
         "prompts": str(task["prompts"]),
         "out": str(tmp_path / f"{name}-out"),
-        "config": CONFIG | {"total_episodes": 32},
+        # with the memory features: LoRA policy and critic, accumulation, checkpointing
+        "config": CONFIG | MEMORY_FEATURES | {"total_episodes": 32},
         "checkpoints": str(tmp_path / "ck"),
         "record": str(record),
         "stop_at": stop_at,
