@@ -337,3 +337,38 @@ def test_the_averaged_gradients_are_those_of_the_whole_minibatch(
         assert found["tokens"] == [12.0, 24.0]
         assert found["weighted"] < 1e-5, found
         assert found["unweighted"] > 1e-2, found
+
+
+def test_the_helpers_read_the_launchers_variables_before_any_process_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training.ml import distributed
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.world() == distributed.World(rank=0, size=1, local_rank=0)
+    assert distributed.is_main_process() and not distributed.world().distributed
+    # one process: the collectives hand back their input
+    assert distributed.broadcast_flag(True) is True
+    assert distributed.broadcast_object({"a": 1}) == {"a": 1}
+    assert distributed.all_reduce_mean([2.0, 4.0]) == [2.0, 4.0]
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.world() == distributed.World(rank=1, size=2, local_rank=1)
+    assert not distributed.is_main_process()
+
+
+def test_each_process_takes_an_equal_share_of_the_step_or_the_run_is_refused() -> None:
+    from training.ml.config import ConfigError
+    from training.ml.ppo import local_batch_sizes, parse_ppo_config
+
+    config = parse_ppo_config(CONFIG | {"gradient_accumulation_steps": 2})
+    assert local_batch_sizes(config, 1) == (8, 4)
+    assert local_batch_sizes(config, 2) == (4, 2)
+    with pytest.raises(ConfigError) as caught:
+        local_batch_sizes(config, 3)  # 8 episodes, minibatches of 4 with 2 micro-batches
+    assert set(caught.value.fields) == {"batch_size", "mini_batch_size"}
+    with pytest.raises(ConfigError) as caught:
+        local_batch_sizes(config, 4)  # 2 episodes each, but 2 micro-batches of 1 per rank
+    assert set(caught.value.fields) == {"mini_batch_size"}
