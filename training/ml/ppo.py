@@ -4,26 +4,35 @@ fixed coefficient, GAE and clipped losses. Plain Python: imports no Django; the 
 calls the same :func:`train_ppo`.
 
     python -m training.ml.ppo --policy DIR --reward DIR --prompts FILE.jsonl --out DIR \\
-        [--config config.json]
+        [--config config.json] [--checkpoints DIR]
 
-The saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)``.
+Data-parallel over N processes (one per GPU, or CPU processes with gloo) under a launcher:
+
+    accelerate launch --multi_gpu --num_processes N -m training.ml.ppo ...   (or torchrun)
+
+(see :func:`train_ppo` and :mod:`training.ml.distributed`; ``accelerate launch --cpu`` starts
+one process only). The saved policy loads with ``AutoModelForCausalLM.from_pretrained(out)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import logging
+import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from training.ml import distributed
 from training.ml.config import (
     PRECISION_HELP,
     SEED_CHECK,
@@ -288,15 +297,19 @@ class TrainedParameters:
                 for p in self.parameters
             ]
         self.optimizer = torch.optim.AdamW(self.masters or self.parameters, lr=lr)
+        self.synchronize = False  # data-parallel: average the gradients over the ranks
 
     def step(self, max_grad_norm: float) -> float:
         """Clip the gradients to ``max_grad_norm`` (global norm, in fp32), step, clear the
-        gradients; returns the norm before clipping."""
+        gradients; returns the norm before clipping. With ``synchronize`` the gradients are
+        first averaged over the ranks (in fp32), so every rank clips and steps alike."""
         if self.masters is not None:
             for param, master in zip(self.parameters, self.masters, strict=True):
                 if master is not param:
                     master.grad = None if param.grad is None else param.grad.float()
                     param.grad = None  # the bf16 gradient is freed as its fp32 copy is made
+            if self.synchronize:
+                distributed.all_reduce_gradients(self.masters)
             norm = torch.nn.utils.clip_grad_norm_(self.masters, max_grad_norm)
             self.optimizer.step()
             with torch.no_grad():
@@ -304,6 +317,8 @@ class TrainedParameters:
                     if master is not param:
                         param.copy_(master)
         else:
+            if self.synchronize:
+                distributed.all_reduce_gradients(self.parameters)
             norm = torch.nn.utils.clip_grad_norm_(self.parameters, max_grad_norm)
             self.optimizer.step()
         self.zero_grad()
@@ -342,6 +357,54 @@ def enable_gradient_checkpointing(model: Any) -> None:
     under a peft wrapper): LoRA's frozen inputs need no ``requires_grad`` trick then."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+NO_GRAD_SYNC_ENV = "PREFLAB_PPO_DEBUG_NO_GRAD_SYNC"
+"""Debugging only: set to 1, data-parallel ranks skip the gradient all-reduce (and drift
+apart: the tests show that the checksums then differ)."""
+CHECKSUMS_ENV = "PREFLAB_PPO_DEBUG_CHECKSUMS"
+"""Debugging only: a folder where every rank writes ``rank-N.json`` at the end of a run:
+checksums of its policy and value model, its β and reward-normalization statistics."""
+
+
+def local_batch_sizes(config: PPOConfig, processes: int) -> tuple[int, int]:
+    """Each process's share of a step's rollout batch and of each minibatch. ``batch_size``
+    and ``mini_batch_size`` are the whole step's, whatever the number of processes: the same
+    config trains the same number of episodes per step and per gradient step."""
+    problems = {}
+    if config.batch_size % processes:
+        problems["batch_size"] = f"must be a multiple of the {processes} processes"
+    if config.mini_batch_size % (processes * config.gradient_accumulation_steps):
+        problems["mini_batch_size"] = (
+            f"must be a multiple of the {processes} processes × gradient_accumulation_steps"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return config.batch_size // processes, config.mini_batch_size // processes
+
+
+def sampling_seed(seed: int, rank: int) -> int:
+    """The torch seed of rank ``rank``'s sampling and shuffling (rank 0 keeps ``seed``'s
+    stream, as a single process does)."""
+    return seed + 1_000_003 * rank
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 over a module's state dict (names, dtypes and bytes, in order)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def global_masked_mean_var(values: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """Mean and unbiased variance over the masked entries of every rank's ``values``."""
+    total, count = distributed.all_reduce_sum([(values * mask).sum().item(), mask.sum().item()])
+    mean = total / max(count, 1.0)
+    (squares,) = distributed.all_reduce_sum([(((values - mean) * mask) ** 2).sum().item()])
+    return mean, squares / max(count - 1.0, 1.0)
 
 
 def kl_horizon(config: PPOConfig) -> int:
@@ -569,7 +632,10 @@ class PPOTrainer:
         from training.ml.scoring import RewardScorer
 
         self.config = config
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or distributed.default_device()
+        # under a multi-process launcher: join the others (one process: nothing happens)
+        self.world = distributed.init(self.device)
+        self.batch_size, self.mini_batch_size = local_batch_sizes(config, self.world.size)
         self.precision = resolve_precision(config.precision, modes=PPO_PRECISIONS)
         self.bf16 = self.precision != "fp32"
         dtype = torch.bfloat16 if self.bf16 else torch.float32
@@ -621,6 +687,12 @@ class PPOTrainer:
         # the value model keeps the run's precision (no silent fp32 upcast); its outputs are
         # turned to fp32 for the losses
         self.value = value.to(device=self.device, dtype=dtype)
+        if self.world.distributed:
+            # every rank starts from rank 0's weights, as DDP does (and before any fp32
+            # master copy is taken)
+            distributed.broadcast_tensors(
+                [*trainable(self.policy), *trainable(self.value), *self.value.buffers()]
+            )
         master = self.precision == "bf16"
         self.policy_optimizer = TrainedParameters(
             trainable(self.policy), config.learning_rate, master_weights=master
@@ -637,6 +709,14 @@ class PPOTrainer:
         self.step = 0
         self.last_texts: list[str] = []
         self.timings = {"generation": 0.0, "scoring": 0.0, "training": 0.0}
+        if self.world.distributed:
+            synchronize = os.environ.get(NO_GRAD_SYNC_ENV, "") != "1"
+            if not synchronize:
+                logger.warning("%s=1: the ranks' gradients are NOT averaged", NO_GRAD_SYNC_ENV)
+            self.policy_optimizer.synchronize = synchronize
+            self.value_optimizer.synchronize = synchronize
+            if self.world.rank:  # each rank samples its own responses
+                torch.manual_seed(sampling_seed(config.seed, self.world.rank))
 
     def _plan_memory(self, policy_dir: Path, reward_dir: Path) -> MemoryPlan:
         """Estimate the run's memory from the models' configs (no weights loaded yet), log
@@ -654,6 +734,10 @@ class PPOTrainer:
         )
         reward_tokenizer = load_tokenizer(members[0])
         prompt_length = max(len(prompt_ids(self.tokenizer, p)) for p in self.prompts)
+        if self.world.distributed:  # each process holds its share of the batches
+            config = replace(
+                config, batch_size=self.batch_size, mini_batch_size=self.mini_batch_size
+            )
         inputs = PlanInputs.from_ppo_config(
             config,
             precision=self.precision,
@@ -778,6 +862,8 @@ class PPOTrainer:
         mask = rollout.mask
         kl = kl_per_token(rollout.logprobs, rollout.ref_logprobs, config.kl_estimator) * mask
         sequence_kl = kl.sum(dim=1).mean().item()
+        if self.world.distributed:  # every rank's β follows the mean KL of the whole step
+            (sequence_kl,) = distributed.all_reduce_mean([sequence_kl])
         if sequence_kl > config.kl_hard_stop:
             raise KLExplosion(
                 f"mean KL {sequence_kl:.2f} nats exceeds kl_hard_stop={config.kl_hard_stop} "
@@ -788,7 +874,8 @@ class PPOTrainer:
         if config.normalize_reward:
             frozen_at = config.reward_norm_rollouts * config.batch_size
             if not frozen_at or self.moments.count < frozen_at:
-                self.moments.update(scores)
+                # every rank's scores: the same statistics on every rank
+                self.moments.update(distributed.all_gather(scores))
                 if frozen_at and self.moments.count >= frozen_at and self.value_from_reward:
                     # the critic starts as the reward head: bring its output to the units
                     # of the normalized returns it learns, once the statistics are fixed
@@ -805,14 +892,14 @@ class PPOTrainer:
         rewards = shaped_rewards(scores, kl, mask, kl_coef)
         advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
-            advantages = masked_whiten(advantages, mask)
+            advantages = self._whiten(advantages, mask)
         update_policy = self.step >= config.value_warmup_steps
         stats = self._ppo_epochs(rollout, advantages, returns, update_policy)
         self.kl_controller.update(sequence_kl, config.batch_size)
         self.timings["training"] += time.perf_counter() - started
         self.step += 1
         lengths = mask.sum(dim=1)
-        return {
+        metrics = {
             "reward": rollout.scores.mean().item(),
             "reward_normalized": scores.mean().item(),
             "kl": sequence_kl,
@@ -825,6 +912,48 @@ class PPOTrainer:
             "explained_variance": explained_variance(rollout.values, returns, mask),
             **stats,
         }
+        if self.world.distributed:
+            metrics = self._global_metrics(metrics, rollout, returns)
+        return metrics
+
+    def _whiten(self, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Zero-mean, unit-variance advantages over the whole step's batch (every rank's)."""
+        if not self.world.distributed:
+            return masked_whiten(advantages, mask)
+        mean, var = global_masked_mean_var(advantages, mask)
+        return (advantages - mean) * (var + 1e-8) ** -0.5 * mask
+
+    def _global_metrics(
+        self, metrics: dict[str, float], rollout: Rollout, returns: torch.Tensor
+    ) -> dict[str, float]:
+        """A step's metrics over every rank's episodes (the same dict on every rank): means
+        over the ranks (each holds as many episodes), the entropy weighted by response
+        tokens, the truncated count summed, the explained variance of the whole batch; the
+        KL and β are the whole step's already."""
+        own = ("kl", "kl_coef", "entropy", "reward_truncated", "explained_variance")
+        averaged = [k for k in metrics if k not in own]
+        tokens = rollout.mask.sum().item()
+        sums = distributed.all_reduce_sum(
+            [
+                *(metrics[k] for k in averaged),
+                metrics["entropy"] * tokens,
+                tokens,
+                metrics["reward_truncated"],
+            ]
+        )
+        size = self.world.size
+        result = dict(metrics)
+        for key, total in zip(averaged, sums, strict=False):
+            result[key] = total / size
+        entropy_sum, token_sum, truncated = sums[len(averaged) :]
+        result["entropy"] = entropy_sum / max(token_sum, 1.0)
+        result["reward_truncated"] = truncated
+        _, var_returns = global_masked_mean_var(returns, rollout.mask)
+        _, var_residual = global_masked_mean_var(returns - rollout.values, rollout.mask)
+        result["explained_variance"] = (
+            math.nan if var_returns == 0 else 1.0 - var_residual / var_returns
+        )
+        return result
 
     def _ppo_epochs(
         self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor, update_policy: bool
@@ -842,28 +971,33 @@ class PPOTrainer:
         updates = 0
         epochs_done = 0
         size = len(rollout.texts)
-        micro = config.mini_batch_size // config.gradient_accumulation_steps
+        mini_batch_size = self.mini_batch_size  # this process's share of each minibatch
+        micro = mini_batch_size // config.gradient_accumulation_steps
         for _ in range(config.ppo_epochs):
             order = torch.randperm(size, device=self.device)
             stop_epoch = False
-            for start in range(0, size, config.mini_batch_size):
-                index = order[start : start + config.mini_batch_size]
+            for start in range(0, size, mini_batch_size):
+                index = order[start : start + mini_batch_size]
                 tokens = rollout.mask[index].sum().clamp(min=1)
+                scale = self._token_share(tokens)
                 step: dict[str, float] = dict.fromkeys(totals, 0.0)
                 for part in index.split(micro):
                     # each micro-batch's masked means weighted by its share of the
                     # minibatch's tokens: the summed gradients are the minibatch's
                     weight = rollout.mask[part].sum() / tokens
+                    loss_weight = weight if scale is None else weight * scale
                     for key, value in self._micro_batch(
-                        rollout, part, advantages, returns, update_policy, weight
+                        rollout, part, advantages, returns, update_policy, loss_weight
                     ).items():
                         step[key] += value * float(weight)
                 self.value_optimizer.step(config.max_grad_norm)
                 if update_policy:
                     self.policy_optimizer.step(config.max_grad_norm)
-                    stop_epoch = bool(config.max_approx_kl) and (
-                        step["approx_kl"] > config.max_approx_kl
-                    )
+                    approx_kl = step["approx_kl"]
+                    if self.world.distributed and config.max_approx_kl:
+                        # every rank stops the epochs at the same minibatch
+                        (approx_kl,) = distributed.all_reduce_mean([approx_kl])
+                    stop_epoch = bool(config.max_approx_kl) and (approx_kl > config.max_approx_kl)
                 for key, value in step.items():
                     totals[key] += value
                 updates += 1
@@ -874,6 +1008,17 @@ class PPOTrainer:
                 break
         averaged = {k: v / max(updates, 1) for k, v in totals.items()}
         return averaged | {"ppo_epochs_done": float(epochs_done)}
+
+    def _token_share(self, tokens: torch.Tensor) -> float | None:
+        """Data-parallel: this rank's share of the whole minibatch's response tokens times the
+        number of ranks. Its losses are scaled by it, so that the gradients averaged over the
+        ranks are those of the token mean over the whole minibatch, as one process computes
+        it (None in one process: nothing to scale)."""
+        if not self.world.distributed:
+            return None
+        local = tokens.item()
+        (total,) = distributed.all_reduce_sum([local])
+        return self.world.size * local / max(total, 1.0)
 
     def _micro_batch(
         self,
@@ -916,9 +1061,44 @@ class PPOTrainer:
     # --- the run ------------------------------------------------------------------------
 
     def next_prompts(self) -> list[Prompt]:
-        return [self.rng.choice(self.prompts) for _ in range(self.config.batch_size)]
+        """This process's prompts of the next step: the step's batch is drawn from the run's
+        seeded sequence (the same on every rank, as in one process) and each rank takes its
+        own contiguous slice of it."""
+        batch = [self.rng.choice(self.prompts) for _ in range(self.config.batch_size)]
+        if not self.world.distributed:
+            return batch
+        start = self.world.rank * self.batch_size
+        return batch[start : start + self.batch_size]
+
+    def step_texts(self) -> list[str]:
+        """The last step's responses of every rank, in rank order (on every rank)."""
+        if not self.world.distributed:
+            return self.last_texts
+        return [t for texts in distributed.all_gather_objects(self.last_texts) for t in texts]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must be identical on every rank of a data-parallel run."""
+        return {
+            "rank": self.world.rank,
+            "processes": self.world.size,
+            "step": self.step,
+            "policy": state_digest(self.policy),
+            "value": state_digest(self.value),
+            "kl_coef": self.kl_controller.value,
+            "reward_mean": self.moments.mean,
+            "reward_var": self.moments.var,
+        }
 
     def save_checkpoint(self, folder: Path) -> None:
+        """Write the resumable state (every rank calls this; rank 0 writes, with each rank's
+        torch RNG state)."""
+        rng_states = (
+            distributed.all_gather_objects(torch.get_rng_state())
+            if self.world.distributed
+            else None
+        )
+        if not self.world.is_main:
+            return
         folder.mkdir(parents=True, exist_ok=True)
         state = {
             "step": self.step,
@@ -932,6 +1112,8 @@ class PPOTrainer:
             "rng": self.rng.getstate(),
             "torch_rng": torch.get_rng_state(),
         }
+        if rng_states is not None:
+            state |= {"processes": self.world.size, "torch_rng_ranks": rng_states}
         partial = folder / "ppo-state.pt.partial"
         torch.save(state, partial)
         partial.replace(folder / "ppo-state.pt")  # never a half-written checkpoint
@@ -951,7 +1133,13 @@ class PPOTrainer:
         self.kl_controller.value = float(state["kl_coef"])
         self.moments.load(state["moments"])
         self.rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
+        ranks = state.get("torch_rng_ranks")
+        if self.world.distributed and ranks is not None and len(ranks) == self.world.size:
+            torch.set_rng_state(ranks[self.world.rank].cpu())
+        else:
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if self.world.rank:  # saved by another number of processes: a stream of its own
+                torch.manual_seed(sampling_seed(self.config.seed, self.world.rank) + self.step)
         return True
 
     def save_policy(self, out: Path) -> None:
@@ -984,28 +1172,42 @@ def train_ppo(
     True the checkpoint is not saved and training stops (the run was taken over by another
     worker). ``on_step`` may return True to stop early (a cancel); the policy trained so far
     is still saved.
+
+    Under a multi-process launcher (``WORLD_SIZE`` > 1, see :mod:`training.ml.distributed`)
+    every process calls this alike and the run is data-parallel: ``batch_size`` and
+    ``mini_batch_size`` are split over the processes, gradients are averaged over them, and
+    the reward statistics, β, whitening and metrics are the whole step's. Only rank 0 calls
+    ``on_step``, ``on_checkpoint`` and the monitors (over every rank's responses) and writes
+    ``out`` and the checkpoint; its stop decisions are broadcast, so every rank stops after
+    the same step. Every rank returns the same result (rank 0's), once ``out`` is written.
     """
     trainer = PPOTrainer(
         policy_dir=policy, reward_dir=reward, prompts=prompts, config=config, device=device
     )
+    main = trainer.world.is_main
     resumed = checkpoint_dir is not None and trainer.load_checkpoint(checkpoint_dir)
     history: list[dict[str, float]] = []
     stopped = False
     started = time.perf_counter()
     while trainer.step < config.steps:
         metrics = trainer.train_step(trainer.next_prompts())
-        for monitor in monitors:
-            metrics[monitor.name] = monitor.mean(trainer.last_texts)
+        if monitors:
+            texts = trainer.step_texts()
+            monitored = {m.name: m.mean(texts) for m in monitors} if main else {}
+            metrics.update(distributed.broadcast_object(monitored))
         metrics["step"] = trainer.step
         metrics["episodes"] = trainer.step * config.batch_size
         history.append(metrics)
-        stop = on_step is not None and on_step(trainer.step, config.steps, metrics)
+        stop = main and on_step is not None and on_step(trainer.step, config.steps, metrics)
+        if trainer.world.distributed:
+            stop = distributed.broadcast_flag(bool(stop))
         if (
             checkpoint_dir is not None
             and config.checkpoint_steps
             and (trainer.step % config.checkpoint_steps == 0)
         ):
-            if on_checkpoint is not None and on_checkpoint() is True:
+            taken_over = main and on_checkpoint is not None and on_checkpoint() is True
+            if distributed.broadcast_flag(taken_over):
                 stopped = True  # the run is no longer this process's: leave its checkpoints
                 break
             trainer.save_checkpoint(checkpoint_dir)
@@ -1013,7 +1215,13 @@ def train_ppo(
             stopped = True
             break
     wall = time.perf_counter() - started
-    trainer.save_policy(out)
+    checksums = os.environ.get(CHECKSUMS_ENV)
+    if checksums:
+        folder = Path(checksums)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"rank-{trainer.world.rank}.json").write_text(json.dumps(trainer.fingerprint()))
+    if main:
+        trainer.save_policy(out)
     episodes = len(history) * config.batch_size
     final = history[-1] if history else {}
     result: dict[str, Any] = {
@@ -1024,6 +1232,7 @@ def train_ppo(
         "stopped_early": stopped,
         "precision": trainer.precision,
         "device": trainer.device,
+        "processes": trainer.world.size,
         "memory_plan": trainer.memory_plan.as_dict(),
         "wall_seconds": round(wall, 3),
         "episodes_per_second": round(episodes / wall, 2) if wall > 0 else None,
@@ -1034,8 +1243,10 @@ def train_ppo(
         "final": {k: round(v, 6) for k, v in final.items()},
         "history": history,
     }
-    (out / "preflab_metrics.json").write_text(json.dumps(result, indent=2))
-    return result
+    if main:
+        (out / "preflab_metrics.json").write_text(json.dumps(result, indent=2))
+    # rank 0's result on every rank, once the model is saved
+    return distributed.broadcast_object(result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1047,7 +1258,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="JSON file of PPOConfig fields.")
     parser.add_argument("--checkpoints", type=Path, help="Resumable checkpoint folder.")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main_process = distributed.is_main_process()  # under a launcher: rank 0 reports
+    logging.basicConfig(
+        level=logging.INFO if main_process else logging.WARNING, format="%(message)s"
+    )
     try:
         config = parse_ppo_config(json.loads(args.config.read_text()) if args.config else {})
         prompts = load_prompts(args.prompts)
@@ -1071,8 +1285,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ConfigError as exc:  # refused before training: the memory estimate
         parser.error(f"refused: {exc}")
-    summary = {k: v for k, v in result.items() if k != "history"}
-    print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
+    finally:
+        distributed.shutdown()
+    if main_process:
+        summary = {k: v for k, v in result.items() if k != "history"}
+        print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
     return 0
 
 
