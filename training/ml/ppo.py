@@ -887,7 +887,8 @@ class PPOTrainer:
             scores = scores.clamp(-config.reward_clip, config.reward_clip)
         if self.step == 0 and config.adaptive_kl and config.auto_kl_coef:
             assert isinstance(self.kl_controller, AdaptiveKLController)
-            self.kl_controller.calibrate(scores.float().std().item())
+            # every rank's scores: the same starting β on every rank
+            self.kl_controller.calibrate(distributed.all_gather(scores).float().std().item())
         kl_coef = self.kl_controller.value
         rewards = shaped_rewards(scores, kl, mask, kl_coef)
         advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
