@@ -29,7 +29,7 @@ from annotation.roles import Role
 from annotation.services import create_project, set_membership
 from preflab.errors import ConflictError, InvalidInputError
 from tests.training.test_reward import WORDS
-from training import generation
+from training import generation, generation_publish
 from training.generation import (
     ArtifactOfAnotherProject,
     ComparePolicyRequired,
@@ -527,7 +527,9 @@ def test_a_failed_write_leaves_nothing_behind(
 
     before = _row_counts()
     with monkeypatch.context() as patch:
-        patch.setattr(Comparison.objects, "bulk_create", boom)
+        # the last write, after the responses and comparisons (COPY on PostgreSQL, bulk
+        # inserts elsewhere): the whole publication rolls back
+        patch.setattr(generation_publish, "record_batch_metadata", boom)
         with pytest.raises(RuntimeError, match="disk full"):
             generate_batch(
                 project=project, policy=policy, prompts=prompts, sampling=SAMPLING, pairing="random"
