@@ -142,17 +142,38 @@ def export_judgments(export: DatasetExport) -> dict[str, Any]:
     }
 
 
+MAX_ANCESTORS = 1000  # a parent chain longer than this is cut (it would be a cycle)
+
+
+def artifact_ancestors(artifact: ModelArtifact) -> list[ModelArtifact]:
+    """The artifact's parent, its parent's parent, … (nearest first), in one query however
+    long the chain: a recursive CTE (PostgreSQL and SQLite) instead of a query per parent.
+    A chain that comes back to an artifact already on it stops there."""
+    table = ModelArtifact._meta.db_table
+    chain = ModelArtifact.objects.raw(
+        f"WITH RECURSIVE chain(id, depth) AS ("  # noqa: S608 - the table name is the model's
+        f" SELECT parent_id, 1 FROM {table} WHERE id = %s AND parent_id IS NOT NULL"
+        f" UNION ALL"
+        f" SELECT a.parent_id, c.depth + 1 FROM {table} a JOIN chain c ON a.id = c.id"
+        f" WHERE a.parent_id IS NOT NULL AND c.depth < %s"
+        f") SELECT a.*, c.depth FROM {table} a JOIN chain c ON a.id = c.id ORDER BY c.depth",
+        [artifact.pk, MAX_ANCESTORS],
+    )
+    ancestors: list[ModelArtifact] = []
+    seen = {artifact.pk}
+    for ancestor in chain:
+        if ancestor.pk in seen:
+            break
+        seen.add(ancestor.pk)
+        ancestors.append(ancestor)
+    return ancestors
+
+
 def artifact_lineage(artifact: ModelArtifact) -> dict[str, Any]:
     """An artifact's ancestors (parent chain), the run that made it, the export it learned
     from — its own, or the nearest ancestor's — the judgments behind that export, and the
     RLHF round it belongs to."""
-    ancestors: list[ModelArtifact] = []
-    seen = {artifact.pk}
-    parent = artifact.parent
-    while parent is not None and parent.pk not in seen:
-        ancestors.append(parent)
-        seen.add(parent.pk)
-        parent = parent.parent
+    ancestors = artifact_ancestors(artifact)
     run = TrainingRun.objects.filter(output_artifact=artifact).first()
     export = artifact.dataset_export
     if export is None and run is not None and run.reward_artifact is not None:

@@ -129,7 +129,7 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
     missing is a :class:`ConfigError` on ``backend`` naming what is missing."""
     if backend == "transformers":
         return backend
-    requested = {"vllm": True, "auto": AUTO}.get(backend)
+    requested: bool | str | None = {"vllm": True, "auto": AUTO}.get(backend)
     if requested is None:
         raise ConfigError({"backend": "must be auto, transformers or vllm"})
     cpu_requested = device is not None and not str(device).startswith("cuda")
