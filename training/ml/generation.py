@@ -129,9 +129,9 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
     missing is a :class:`ConfigError` on ``backend`` naming what is missing."""
     if backend == "transformers":
         return backend
-    requested: bool | str | None = {"vllm": True, "auto": AUTO}.get(backend)
-    if requested is None:
+    if backend not in ("vllm", AUTO):
         raise ConfigError({"backend": "must be auto, transformers or vllm"})
+    requested: bool | str = True if backend == "vllm" else AUTO
     cpu_requested = device is not None and not str(device).startswith("cuda")
     chosen = use_vllm(requested, vllm_host(), field="backend", cpu_requested=cpu_requested)
     return "vllm" if chosen else "transformers"
