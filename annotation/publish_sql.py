@@ -83,7 +83,11 @@ def _copy(cursor: Any, table: str, columns: str, rows: Iterable[tuple[Any, ...]]
 
 
 def write_chunk_postgres(
-    project: Project, batch: Batch, items: Sequence[PromptComparisons]
+    project: Project,
+    batch: Batch,
+    items: Sequence[PromptComparisons],
+    *,
+    keep_response_ids: bool = False,
 ) -> PublishCounts:
     """Insert a chunk. Items whose prompt is new (the common case of an import) are copied
     straight into the tables with ids drawn from the sequences beforehand; items whose prompt
@@ -104,7 +108,7 @@ def write_chunk_postgres(
     counts = PublishCounts()
     fresh = [item for item in keyed if item.external_id not in existing]
     if fresh:
-        _add(counts, _write_fresh(project, batch, fresh))
+        _add(counts, _write_fresh(project, batch, fresh, keep_response_ids=keep_response_ids))
     stored = [item for item in items if item.prompt_id is not None or item.external_id in existing]
     if stored:
         _add(counts, _write_staged(project, batch, stored))
@@ -255,9 +259,16 @@ def _metadata(metadata: dict[str, Any]) -> str:
     return _json(metadata).translate(_ESCAPES) if metadata else "{}"
 
 
-def _write_fresh(project: Project, batch: Batch, items: list[PromptComparisons]) -> PublishCounts:
+def _write_fresh(
+    project: Project,
+    batch: Batch,
+    items: list[PromptComparisons],
+    *,
+    keep_response_ids: bool,
+) -> PublishCounts:
     """Items whose prompts are new. Rows are formatted straight into COPY's text format: at a
-    million rows the per-value formatting is a large share of the import's time."""
+    million rows the per-value formatting is a large share of the import's time (so the
+    response ids are mapped only when asked for)."""
     now = timezone.now().isoformat()
     esc = _ESCAPES
     with connection.cursor() as wrapper:
@@ -314,7 +325,9 @@ def _write_fresh(project: Project, batch: Batch, items: list[PromptComparisons])
         response_ids={
             (pid, spec.content_hash): rid
             for rid, (pid, spec) in zip(response_ids, unique_specs, strict=True)
-        },
+        }
+        if keep_response_ids
+        else {},
     )
 
 

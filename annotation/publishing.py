@@ -102,7 +102,9 @@ def publish_comparisons(
             continue
         _lock_named_prompts(project, items)
         if supports_fast_path():
-            counts = write_chunk_postgres(project, batch, items)
+            counts = write_chunk_postgres(
+                project, batch, items, keep_response_ids=keep_response_ids
+            )
         else:
             counts = _write_chunk_orm(project, batch, items)
         published.prompts_created += counts.prompts_created
