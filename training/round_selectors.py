@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q, QuerySet
 
 from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
 from preflab.db_chunks import chunked
@@ -164,6 +164,23 @@ def export_judgments(export: DatasetExport) -> dict[str, Any]:
         "first_at": first_at,
         "last_at": last_at,
     }
+
+
+def project_rounds(*, project_id: int) -> QuerySet[RLHFRound]:
+    """The project's rounds, newest first, with what :func:`round_win_rates` reads."""
+    return RLHFRound.objects.filter(project_id=project_id).select_related("batch", "generation_run")
+
+
+def project_round(*, project_id: int, round_id: int) -> RLHFRound | None:
+    """One round of the project (another project's round is not found)."""
+    return project_rounds(project_id=project_id).filter(pk=round_id).first()
+
+
+def lineage_artifact(*, project_id: int, artifact_id: int) -> ModelArtifact | None:
+    """An artifact whose lineage the project may see: its own, or a shared base model."""
+    return ModelArtifact.objects.filter(
+        Q(project_id=project_id) | Q(project__isnull=True), pk=artifact_id
+    ).first()
 
 
 MAX_ANCESTORS = 1000  # a parent chain longer than this is cut (it would be a cycle)
