@@ -5,7 +5,8 @@
 3. A TRL preference row: ``{"prompt", "chosen", "rejected"}`` (standard or conversational)
 
 ``prompt`` is a string or a list of ``{"role", "content"}`` messages (multi-turn). Pure Python:
-no database here; :mod:`annotation.importing` writes what this module yields.
+no database here; :mod:`annotation.importing` turns what this module yields into
+:class:`~annotation.comparison_specs.PromptComparisons` and publishes them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
+
+from annotation.comparison_specs import ResponseSpec as ResponseSpec
+from annotation.comparison_specs import content_hash as content_hash
 
 MAX_CONTENT_CHARS = 100_000
 MAX_RESPONSES = 50
@@ -30,22 +34,6 @@ GOLD_CHOICES = frozenset({"A", "B", "tie", "both_bad"})
 
 class RecordError(ValueError):
     """One record is unusable; the message says why."""
-
-
-@dataclass(frozen=True)
-class ResponseSpec:
-    content: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    content_hash: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "content_hash", content_hash(self.content))
-
-
-def content_hash(text: str) -> int:
-    """The first 64 bits of the text's SHA-256, as a signed integer (a compact index key)."""
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -341,27 +329,3 @@ def _shape_trl(
         ResponseSpec(rejected.content, {**rejected.metadata, "trl_label": "rejected"}),
     ]
     return PromptRecord(line, external_id, messages, tagged, metadata, [(0, 1, "")])
-
-
-SWAP_GOLD = {"A": "B", "B": "A", "tie": "tie", "both_bad": "both_bad", "": ""}
-PairsFor = Callable[[PromptRecord], list[tuple[int, int, str]]]
-
-
-def canonical_pairs(
-    records: Iterable[tuple[int, PromptRecord, list[int]]], pairs_for: PairsFor
-) -> Iterator[tuple[int, int, int, str]]:
-    """``(prompt id, a, b, gold)`` for every pair of every record, in canonical order (the
-    smaller response id is A, gold swapped to match), each pair once.
-
-    ``records`` yields ``(prompt id, record, response ids of its candidates)``.
-    """
-    seen: set[tuple[int, int]] = set()
-    for pid, record, rids in records:
-        for i, j, gold in pairs_for(record):
-            a, b = rids[i], rids[j]
-            if a > b:
-                a, b, gold = b, a, SWAP_GOLD[gold]
-            if a == b or (a, b) in seen:
-                continue
-            seen.add((a, b))
-            yield pid, a, b, gold

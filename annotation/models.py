@@ -218,8 +218,9 @@ class Comparison(models.Model):
 
     Comparisons and responses are the bulk tables (a million per import). Their references
     to prompts, responses and batches carry no database FK constraint: per-row FK checks
-    were a third of the import's time. They are written only by the import and generation
-    services, which create the referenced rows in the same transaction, and deletes cascade
+    were a third of the import's time. They are written only by the publishing service
+    (:mod:`annotation.publishing`, for the import and generation alike), which creates the
+    referenced rows in the same transaction, and deletes cascade
     through the ORM (tested). Everything that records human work (assignments, judgments)
     keeps real database FKs, with PROTECT on judgments.
     """

@@ -16,11 +16,17 @@ from annotation.permissions import IsProjectMLEngineer
 from preflab.errors import InvalidInputError, NotFoundError
 from training.generation_runs import create_generation_run
 from training.model_registration import request_registration
-from training.models import RunKind, RunMetric, TrainingRun
+from training.models import RunKind, TrainingRun
 from training.policy_runs import create_policy_run
 from training.reward_runs import create_reward_run
 from training.run_lifecycle import request_cancel
-from training.selectors import project_artifacts, project_registrations
+from training.selectors import (
+    project_artifacts,
+    project_registrations,
+    project_run,
+    project_runs,
+    run_metrics,
+)
 from training.serializers import (
     CreateRunSerializer,
     ModelArtifactSerializer,
@@ -65,7 +71,7 @@ def create_run(project: Project, data: dict[str, Any], user: Any) -> TrainingRun
 
 
 def _run(project_id: int, run_id: int) -> TrainingRun:
-    run = TrainingRun.objects.filter(pk=run_id, project_id=project_id).first()
+    run = project_run(project_id=project_id, run_id=run_id)
     if run is None:
         raise NotFoundError("No such training run in this project.")
     return run
@@ -81,7 +87,7 @@ class TrainingRunListView(APIView):
         ),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        runs = TrainingRun.objects.filter(project_id=project_id)[:200]
+        runs = project_runs(project_id=project_id)[:200]
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
 
     @extend_schema(request=CreateRunSerializer, responses={201: TrainingRunSerializer})
@@ -121,12 +127,9 @@ class TrainingRunMetricsView(APIView):
     def get(self, request: Request, project_id: int, run_id: int) -> Response:
         run = _run(project_id, run_id)
         after = request.query_params.get("after", "")
-        rows = RunMetric.objects.filter(run=run)
-        if after:
-            if not (after.isascii() and after.isdigit() and len(after) <= 18):
-                raise InvalidInputError("after must be a step number.")
-            rows = rows.filter(step__gt=int(after))
-        rows = rows.order_by("step", "id")[:MAX_METRIC_ROWS]
+        if after and not (after.isascii() and after.isdigit() and len(after) <= 18):
+            raise InvalidInputError("after must be a step number.")
+        rows = run_metrics(run=run, after=int(after) if after else None)[:MAX_METRIC_ROWS]
         return Response({"results": RunMetricSerializer(rows, many=True).data})
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q, QuerySet
 
 from annotation.models import Batch, Choice, Comparison, DatasetExport, Judgment
 from preflab.db_chunks import chunked
@@ -32,20 +32,42 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
 
 def batch_sides(batch: Batch, new_artifact_id: int | None) -> tuple[set[int], set[int]]:
     """Response ids of the new policy and of the previous one in a new-vs-previous batch."""
-    sides = batch.metadata.get("response_sides")
-    if isinstance(sides, dict):
-        return set(sides.get("new", [])), set(sides.get("previous", []))
-    comparisons = Comparison.objects.filter(batch=batch)
-    ids = set(comparisons.values_list("response_a_id", flat=True)) | set(
-        comparisons.values_list("response_b_id", flat=True)
-    )
+    return batches_sides([(batch, new_artifact_id)])[batch.pk]
+
+
+def batches_sides(
+    batches: list[tuple[Batch, int | None]],
+) -> dict[int, tuple[set[int], set[int]]]:
+    """:func:`batch_sides` of many batches (each with its new policy's artifact id), by batch
+    id. A batch records its sides in ``metadata["response_sides"]``; for one that does not
+    (published before it did), the responses are told apart by the artifact that generated
+    them — read for all such batches at once, in two queries."""
+    sides: dict[int, tuple[set[int], set[int]]] = {}
+    untagged: dict[int, int | None] = {}
+    for batch, new_artifact_id in batches:
+        recorded = batch.metadata.get("response_sides")
+        if isinstance(recorded, dict):
+            sides[batch.pk] = (set(recorded.get("new", [])), set(recorded.get("previous", [])))
+        else:
+            untagged[batch.pk] = new_artifact_id
+    if not untagged:
+        return sides
     from annotation.models import Response
 
+    in_batch: dict[int, set[int]] = {batch_id: set() for batch_id in untagged}
+    pairs = Comparison.objects.filter(batch_id__in=list(untagged)).values_list(
+        "batch_id", "response_a_id", "response_b_id"
+    )
+    for batch_id, a, b in pairs:
+        in_batch[batch_id].update((a, b))
+    everyone = sorted(set().union(*in_batch.values()))
     tagged: dict[int, int | None] = {}
-    for chunk in chunked(ids):
+    for chunk in chunked(everyone):
         tagged.update(Response.objects.filter(pk__in=chunk).values_list("id", "model_artifact_id"))
-    new = {i for i, artifact in tagged.items() if artifact == new_artifact_id}
-    return new, ids - new
+    for batch_id, ids in in_batch.items():
+        new = {i for i in ids if tagged.get(i) == untagged[batch_id]}
+        sides[batch_id] = (new, ids - new)
+    return sides
 
 
 def round_win_rate(r: RLHFRound) -> dict[str, Any] | None:
@@ -56,8 +78,9 @@ def round_win_rate(r: RLHFRound) -> dict[str, Any] | None:
 
 
 def round_win_rates(rounds: list[RLHFRound]) -> dict[int, dict[str, Any] | None]:
-    """:func:`round_win_rate` of many rounds, with one query for all their judgments (the
-    rounds come with ``batch`` and ``generation_run`` selected)."""
+    """:func:`round_win_rate` of many rounds, with one query for all their judgments and at
+    most two for the sides of batches that do not record them (the rounds come with
+    ``batch`` and ``generation_run`` selected)."""
     published = [r for r in rounds if r.batch is not None]
     rows: dict[int, list[tuple[str, int, int]]] = {r.batch.pk: [] for r in published if r.batch}
     if rows:
@@ -70,9 +93,10 @@ def round_win_rates(rounds: list[RLHFRound]) -> dict[int, dict[str, Any] | None]
         for batch_id, choice, a, b in judged:
             rows[batch_id].append((choice, a, b))
     rates: dict[int, dict[str, Any] | None] = {r.pk: None for r in rounds}
+    sides = batches_sides([(r.batch, r.policy_artifact_id) for r in published if r.batch])
     for r in published:
         assert r.batch is not None
-        new, previous = batch_sides(r.batch, r.policy_artifact_id)
+        new, previous = sides[r.batch.pk]
         rates[r.pk] = _win_rate(r, rows[r.batch.pk], new, previous)
     return rates
 
@@ -142,17 +166,55 @@ def export_judgments(export: DatasetExport) -> dict[str, Any]:
     }
 
 
+def project_rounds(*, project_id: int) -> QuerySet[RLHFRound]:
+    """The project's rounds, newest first, with what :func:`round_win_rates` reads."""
+    return RLHFRound.objects.filter(project_id=project_id).select_related("batch", "generation_run")
+
+
+def project_round(*, project_id: int, round_id: int) -> RLHFRound | None:
+    """One round of the project (another project's round is not found)."""
+    return project_rounds(project_id=project_id).filter(pk=round_id).first()
+
+
+def lineage_artifact(*, project_id: int, artifact_id: int) -> ModelArtifact | None:
+    """An artifact whose lineage the project may see: its own, or a shared base model."""
+    return ModelArtifact.objects.filter(
+        Q(project_id=project_id) | Q(project__isnull=True), pk=artifact_id
+    ).first()
+
+
+MAX_ANCESTORS = 1000  # a parent chain longer than this is cut (it would be a cycle)
+
+
+def artifact_ancestors(artifact: ModelArtifact) -> list[ModelArtifact]:
+    """The artifact's parent, its parent's parent, … (nearest first), in one query however
+    long the chain: a recursive CTE (PostgreSQL and SQLite) instead of a query per parent.
+    A chain that comes back to an artifact already on it stops there."""
+    table = ModelArtifact._meta.db_table
+    chain = ModelArtifact.objects.raw(
+        f"WITH RECURSIVE chain(id, depth) AS ("  # noqa: S608 - the table name is the model's
+        f" SELECT parent_id, 1 FROM {table} WHERE id = %s AND parent_id IS NOT NULL"
+        f" UNION ALL"
+        f" SELECT a.parent_id, c.depth + 1 FROM {table} a JOIN chain c ON a.id = c.id"
+        f" WHERE a.parent_id IS NOT NULL AND c.depth < %s"
+        f") SELECT a.*, c.depth FROM {table} a JOIN chain c ON a.id = c.id ORDER BY c.depth",
+        [artifact.pk, MAX_ANCESTORS],
+    )
+    ancestors: list[ModelArtifact] = []
+    seen = {artifact.pk}
+    for ancestor in chain:
+        if ancestor.pk in seen:
+            break
+        seen.add(ancestor.pk)
+        ancestors.append(ancestor)
+    return ancestors
+
+
 def artifact_lineage(artifact: ModelArtifact) -> dict[str, Any]:
     """An artifact's ancestors (parent chain), the run that made it, the export it learned
     from — its own, or the nearest ancestor's — the judgments behind that export, and the
     RLHF round it belongs to."""
-    ancestors: list[ModelArtifact] = []
-    seen = {artifact.pk}
-    parent = artifact.parent
-    while parent is not None and parent.pk not in seen:
-        ancestors.append(parent)
-        seen.add(parent.pk)
-        parent = parent.parent
+    ancestors = artifact_ancestors(artifact)
     run = TrainingRun.objects.filter(output_artifact=artifact).first()
     export = artifact.dataset_export
     if export is None and run is not None and run.reward_artifact is not None:

@@ -12,14 +12,20 @@ from annotation.models import Project
 from annotation.permissions import IsProjectMLEngineer
 from preflab.errors import NotFoundError
 from training import rounds
-from training.models import ModelArtifact, RLHFRound
+from training.models import RLHFRound
 from training.round_config import default_round_config
-from training.round_selectors import artifact_lineage, round_win_rates
+from training.round_selectors import (
+    artifact_lineage,
+    lineage_artifact,
+    project_round,
+    project_rounds,
+    round_win_rates,
+)
 from training.serializers import LineageSerializer, RoundSerializer, StartRoundSerializer
 
 
 def _round(project_id: int, round_id: int) -> RLHFRound:
-    r = RLHFRound.objects.filter(pk=round_id, project_id=project_id).first()
+    r = project_round(project_id=project_id, round_id=round_id)
     if r is None:
         raise NotFoundError("No such round in this project.")
     return r
@@ -33,11 +39,7 @@ class RoundListView(APIView):
         responses=inline_serializer("RoundList", {"results": RoundSerializer(many=True)}),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        rows = list(
-            RLHFRound.objects.filter(project_id=project_id).select_related(
-                "batch", "generation_run"
-            )[:200]
-        )
+        rows = list(project_rounds(project_id=project_id)[:200])
         context = {"win_rates": round_win_rates(rows)}
         return Response({"results": RoundSerializer(rows, many=True, context=context).data})
 
@@ -122,9 +124,7 @@ class ArtifactLineageView(APIView):
 
     @extend_schema(responses=LineageSerializer)
     def get(self, request: Request, project_id: int, artifact_id: int) -> Response:
-        artifact = ModelArtifact.objects.filter(pk=artifact_id, project_id=project_id).first()
-        if artifact is None:
-            artifact = ModelArtifact.objects.filter(pk=artifact_id, project__isnull=True).first()
+        artifact = lineage_artifact(project_id=project_id, artifact_id=artifact_id)
         if artifact is None:
             raise NotFoundError("No such model in this project.")
         return Response(LineageSerializer(artifact_lineage(artifact)).data)

@@ -29,7 +29,7 @@ from annotation.roles import Role
 from annotation.services import create_project, set_membership
 from preflab.errors import ConflictError, InvalidInputError
 from tests.training.test_reward import WORDS
-from training import generation
+from training import generation, generation_publish
 from training.generation import (
     ArtifactOfAnotherProject,
     ComparePolicyRequired,
@@ -527,7 +527,9 @@ def test_a_failed_write_leaves_nothing_behind(
 
     before = _row_counts()
     with monkeypatch.context() as patch:
-        patch.setattr(Comparison.objects, "bulk_create", boom)
+        # the last write, after the responses and comparisons (COPY on PostgreSQL, bulk
+        # inserts elsewhere): the whole publication rolls back
+        patch.setattr(generation_publish, "record_batch_metadata", boom)
         with pytest.raises(RuntimeError, match="disk full"):
             generate_batch(
                 project=project, policy=policy, prompts=prompts, sampling=SAMPLING, pairing="random"
@@ -744,3 +746,38 @@ def test_invalid_requests_raise_typed_errors_and_write_nothing(
     if case == "bad sampling":
         assert set(caught.value.extra["fields"]) == {"temperature", "top_p"}
     assert _row_counts() == before
+
+
+@pytest.mark.django_db
+def test_a_generation_run_asking_for_vllm_wrongly_is_refused_when_queued(
+    setup: tuple[Project, list[Prompt]],
+    register: Callable[..., ModelArtifact],
+    make_user: Any,
+    client: Any,
+) -> None:
+    """``use_vllm`` is checked with the rest of the sampling config: a bad value, or one that
+    contradicts ``backend``, is a 400 naming the fields; nothing is queued."""
+    project, _ = setup
+    policy = register("policy", project=project)
+    engineer = make_user("engineer")
+    set_membership(project=project, user=engineer, role=Role.ML_ENGINEER)
+    client.force_login(engineer)
+    url = f"/api/projects/{project.id}/training-runs/"
+    for sampling, fields in [
+        ({"n": 2, "use_vllm": "yes"}, {"use_vllm"}),
+        ({"n": 2, "use_vllm": True, "backend": "transformers"}, {"use_vllm", "backend"}),
+    ]:
+        response = client.post(
+            url,
+            {
+                "kind": "generate",
+                "base_artifact": policy.id,
+                "config": {"pairing": "random", "sampling": sampling},
+            },
+            content_type="application/json",
+        )
+        assert response.status_code == 400, response.content
+        body = response.json()
+        assert body["code"] == "invalid_config" and body["message"]
+        assert set(body["extra"]["fields"]) == fields
+    assert not TrainingRun.objects.filter(project=project).exists()

@@ -11,14 +11,17 @@ Two backends:
   Prompts are tokenized exactly as the PPO rollout tokenizes them, so the candidates come
   from the distribution the policy was optimized under.
 - ``vllm`` — only when vLLM is installed (a GPU host); see :func:`_generate_vllm`.
-  ``auto`` picks vLLM when it is importable and a CUDA device is present.
+  ``auto`` picks vLLM when it is importable and a CUDA device is present. ``use_vllm``
+  (``true`` / ``false`` / ``"auto"``) says the same as ``backend`` (``vllm`` / ``transformers``
+  / ``auto``) in TRL's words; asking for vLLM where it is missing is a :class:`ConfigError`
+  naming what is missing (:mod:`training.ml.vllm_support`).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,14 @@ from training.ml.config import SEED_CHECK, Check, ConfigError, parse_dataclass
 from training.ml.prompts import Prompt, encode_prompts, prompt_ids, stop_token_ids
 from training.ml.scoring import mean_std
 from training.ml.tokenization import load_tokenizer
+from training.ml.vllm_support import (
+    AUTO,
+    engine_kwargs,
+    sampled_sequence,
+    sampling_params_kwargs,
+    use_vllm,
+    vllm_host,
+)
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -66,9 +77,35 @@ SAMPLING_CHECKS: dict[str, Check] = {
 }
 
 
+USE_VLLM_BACKENDS: dict[bool | str, str] = {True: "vllm", False: "transformers", AUTO: "auto"}
+
+
 def parse_sampling_config(raw: Any) -> SamplingConfig:
-    """Validate a JSON object into a :class:`SamplingConfig`; every problem named by field."""
-    return parse_dataclass(SamplingConfig, raw, SAMPLING_CHECKS)
+    """Validate a JSON object into a :class:`SamplingConfig`; every problem named by field.
+
+    ``use_vllm`` (``true`` / ``false`` / ``"auto"``) is read as ``backend`` (``vllm`` /
+    ``transformers`` / ``auto``); given with a ``backend`` that says otherwise, both are
+    named. Whether vLLM is there is checked where the generation runs
+    (:func:`resolve_backend`)."""
+    errors: dict[str, str] = {}
+    if isinstance(raw, Mapping) and "use_vllm" in raw:
+        raw = dict(raw)
+        value = raw.pop("use_vllm")
+        backend = USE_VLLM_BACKENDS.get(value) if isinstance(value, (bool, str)) else None
+        if backend is None:
+            errors["use_vllm"] = 'must be true, false or "auto"'
+        elif "backend" in raw and raw["backend"] != backend:
+            errors["use_vllm"] = f"says backend {backend!r}, and backend says {raw['backend']!r}"
+            errors["backend"] = "contradicts use_vllm: give one of them"
+        else:
+            raw["backend"] = backend
+    try:
+        config = parse_dataclass(SamplingConfig, raw, SAMPLING_CHECKS)
+    except ConfigError as exc:
+        raise ConfigError(errors | exc.fields) from None
+    if errors:
+        raise ConfigError(errors)
+    return config
 
 
 @dataclass(frozen=True)
@@ -81,25 +118,23 @@ class Candidate:
 
 
 def vllm_available() -> bool:
-    import torch
-
-    return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+    """vLLM is installed and a CUDA device is present."""
+    host = vllm_host()
+    return host.installed and host.cuda
 
 
 def resolve_backend(backend: str, device: str | None = None) -> str:
     """The backend that will run: ``auto`` → vLLM when installed on a CUDA host (and no CPU
-    device was asked for), else transformers. Asking for ``vllm`` without it is a
-    :class:`ConfigError`."""
+    device was asked for), else transformers. Asking for ``vllm`` where vLLM or CUDA is
+    missing is a :class:`ConfigError` on ``backend`` naming what is missing."""
     if backend == "transformers":
         return backend
-    if backend == "vllm":
-        if not vllm_available():
-            raise ConfigError({"backend": "vllm needs the vllm package and a CUDA device"})
-        return backend
-    if backend != "auto":
+    if backend not in ("vllm", AUTO):
         raise ConfigError({"backend": "must be auto, transformers or vllm"})
+    requested: bool | str = True if backend == "vllm" else AUTO
     cpu_requested = device is not None and not str(device).startswith("cuda")
-    return "vllm" if not cpu_requested and vllm_available() else "transformers"
+    chosen = use_vllm(requested, vllm_host(), field="backend", cpu_requested=cpu_requested)
+    return "vllm" if chosen else "transformers"
 
 
 def generate_candidates(
@@ -118,9 +153,10 @@ def generate_candidates(
         return []
     import torch
 
+    backend = resolve_backend(config.backend, device)  # before anything is loaded
     tokenizer: Any = load_tokenizer(policy_dir, padding_side="left")
     stop_ids = stop_token_ids(tokenizer)
-    if resolve_backend(config.backend, device) == "vllm":
+    if backend == "vllm":
         encoded = [prompt_ids(tokenizer, p) for p in prompts]
         return _generate_vllm(policy_dir, encoded, config, stop_ids, tokenizer)
 
@@ -186,42 +222,55 @@ def _generate_vllm(
     stop_ids: list[int],
     tokenizer: Any,
 ) -> list[list[Candidate]]:
-    """The same sampling through vLLM (paged attention, continuous batching) on a GPU host.
+    """The same sampling through vLLM (paged attention, continuous batching) on a GPU host:
+    ``LLM(model=policy_dir).generate`` with :func:`~training.ml.vllm_support.
+    sampling_params_kwargs` (temperature, top-p, ``max_new_tokens``, ``n``, seed, our stop
+    tokens).
 
-    Not exercised by the test suite: vLLM is not installed where the tests run. It takes the
-    prompts already tokenized by the transformers tokenizer (``prompt_token_ids``), so both
-    backends see identical inputs; vLLM batches by itself (``batch_size`` is ignored) and
-    its seeded outputs differ from the transformers backend's.
+    Not run where the tests run (vLLM is not installed there); the settings mapping and the
+    reading of its outputs are pure functions, tested. It takes the prompts already tokenized
+    by the transformers tokenizer (``prompt_token_ids``), so both backends see identical
+    inputs; vLLM batches by itself (``batch_size`` is ignored) and its seeded outputs differ
+    from the transformers backend's. The engine is dropped on return, so that the reward
+    model scoring next has the GPU.
     """
+    import torch
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=str(policy_dir), seed=config.seed, dtype="auto")
-    params = SamplingParams(
-        n=config.n,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_tokens=config.max_new_tokens,
-        seed=config.seed,
-        stop_token_ids=stop_ids,
-        skip_special_tokens=True,
-    )
-    outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params)
-    stop_set = set(stop_ids)
-    return [
-        [
-            Candidate(
-                text=tokenizer.decode(
-                    [t for t in o.token_ids if t not in stop_set], skip_special_tokens=True
-                ).strip(),
-                finished=o.finish_reason == "stop",
-                num_tokens=sum(1 for t in o.token_ids if t not in stop_set),
-                token_ids=tuple(t for t in o.token_ids if t not in stop_set),
-                source=str(policy_dir),
+    llm = LLM(**engine_kwargs(policy_dir, seed=config.seed))
+    try:
+        params = SamplingParams(
+            **sampling_params_kwargs(
+                n=config.n,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_new_tokens=config.max_new_tokens,
+                seed=config.seed,
+                stop_token_ids=stop_ids,
             )
-            for o in request.outputs
-        ]
-        for request in outputs
-    ]
+        )
+        outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params)
+    finally:
+        del llm
+        gc.collect()
+        torch.cuda.empty_cache()
+    stop_set = set(stop_ids)
+    results: list[list[Candidate]] = []
+    for request in outputs:
+        group = []
+        for output in request.outputs:
+            sequence = sampled_sequence(output.token_ids, output.finish_reason, stop_set)
+            group.append(
+                Candidate(
+                    text=tokenizer.decode(sequence.token_ids, skip_special_tokens=True).strip(),
+                    finished=sequence.finished,
+                    num_tokens=len(sequence.token_ids),
+                    token_ids=sequence.token_ids,
+                    source=str(policy_dir),
+                )
+            )
+        results.append(group)
+    return results
 
 
 @dataclass(frozen=True)

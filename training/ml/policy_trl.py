@@ -65,6 +65,7 @@ from training.ml.prompts import Prompt, load_prompts, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
+from training.ml.vllm_support import TRL_VLLM_MODES, trl_vllm_args, use_vllm, vllm_host
 
 METRICS_FILE = "preflab_metrics.json"
 REWARD_FUNCTION_NAME = "reward_model"
@@ -123,6 +124,19 @@ class _OnlineConfig:
     )
     seed: int = _opt(0, "Seed of sampling, shuffling and initialisation.")
     precision: str = _opt("auto", PRECISION_HELP + "(Trainer's bf16 autocast.)")
+    use_vllm: bool = _opt(
+        False,
+        "Sample completions with vLLM (TRL's use_vllm): needs the vllm package and a CUDA "
+        "device on the host that trains, else the run fails with a config error saying which.",
+    )
+    vllm_mode: str = _opt(
+        "colocate",
+        "colocate: vLLM runs in the trainer's process and shares its GPU (the only mode "
+        "offered: server mode needs a separate vLLM server).",
+    )
+    vllm_gpu_memory_utilization: float = _opt(
+        0.3, "Share of the GPU's memory vLLM reserves in colocate mode (TRL's default 0.3)."
+    )
 
     @property
     def steps(self) -> int:
@@ -208,6 +222,8 @@ ONLINE_CHECKS: dict[str, Check] = {
     "checkpoint_steps": lambda v: v >= 0,
     "precision": PRECISION_CHECK,
     "seed": SEED_CHECK,
+    "vllm_mode": _one_of(*TRL_VLLM_MODES),
+    "vllm_gpu_memory_utilization": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
 }
 
 GRPO_CHECKS: dict[str, Check] = {
@@ -550,6 +566,7 @@ def _train_online(
 ) -> dict[str, Any]:
     import torch
 
+    with_vllm = use_vllm(config.use_vllm, vllm_host())  # before any model is loaded
     torch.manual_seed(config.seed)
     dataset = _prompt_dataset(prompts_file, config)
     model, tokenizer = _load_policy(policy)
@@ -563,19 +580,28 @@ def _train_online(
     )
     work = Path(tempfile.mkdtemp(prefix=f"{algorithm}-"))
     try:
-        common = _common_args(config, work, checkpoint_dir) | {
-            "max_steps": config.steps,
-            "per_device_train_batch_size": config.batch_size,
-            "num_generations": config.num_generations,
-            "num_iterations": config.num_iterations,
-            "max_completion_length": config.max_new_tokens,
-            "temperature": config.temperature,
-            "top_p": config.top_p,
-            "top_k": 0,
-            "beta": config.beta,
-            "epsilon": config.epsilon,
-            "mask_truncated_completions": False,  # the missing-EOS penalty handles them
-        }
+        common = (
+            _common_args(config, work, checkpoint_dir)
+            | {
+                "max_steps": config.steps,
+                "per_device_train_batch_size": config.batch_size,
+                "num_generations": config.num_generations,
+                "num_iterations": config.num_iterations,
+                "max_completion_length": config.max_new_tokens,
+                "temperature": config.temperature,
+                "top_p": config.top_p,
+                "top_k": 0,
+                "beta": config.beta,
+                "epsilon": config.epsilon,
+                "mask_truncated_completions": False,  # the missing-EOS penalty handles them
+            }
+            | trl_vllm_args(
+                use=with_vllm,
+                mode=config.vllm_mode,
+                gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+                stop_token_ids=stop_token_ids(tokenizer),
+            )
+        )
         # TRL types them as returning list[float | None]; monitors weigh 0: logged only
         reward_funcs: list[Any] = [scorer, *(_monitor_function(m) for m in monitors)]
         common["reward_weights"] = [1.0] + [0.0] * len(monitors)

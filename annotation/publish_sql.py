@@ -1,0 +1,365 @@
+"""PostgreSQL fast path of :func:`annotation.publishing.publish_comparisons`: rows are streamed
+with ``COPY``, either straight into the tables (prompts that are new: nothing they hold can
+conflict) or into temporary staging tables and moved with one ``INSERT … SELECT … ON CONFLICT
+DO NOTHING`` per table and chunk (prompts that exist: a re-import, or generation).
+
+Same semantics as the ORM path in :mod:`annotation.publishing` (which SQLite uses): prompts
+keyed by external id, responses by content hash, comparisons by canonical pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
+
+from annotation.comparison_specs import (
+    IMPORTED,
+    PromptComparisons,
+    PublishCounts,
+    ResponseSpec,
+    canonical_pairs,
+)
+from annotation.models import GOLD_TARGET_VOTES, Batch, Comparison, Project, Prompt, Response
+
+PROMPT = Prompt._meta.db_table
+RESPONSE = Response._meta.db_table
+COMPARISON = Comparison._meta.db_table
+
+STAGING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS publish_stage_prompt
+    (external_id text, messages text, metadata text) ON COMMIT DROP;
+CREATE TEMPORARY TABLE IF NOT EXISTS publish_stage_response
+    (prompt_id bigint, content text, sha bigint, source text, model_artifact_id bigint,
+     round_number integer, metadata text) ON COMMIT DROP;
+CREATE TEMPORARY TABLE IF NOT EXISTS publish_stage_comparison
+    (prompt_id bigint, a bigint, b bigint, gold text) ON COMMIT DROP;
+TRUNCATE publish_stage_prompt, publish_stage_response, publish_stage_comparison;
+"""
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def supports_fast_path() -> bool:
+    return connection.vendor == "postgresql"
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _field(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy(cursor: Any, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """COPY rows in text format, in large blocks, sent by a writer thread so that Python
+    formats the next block while PostgreSQL ingests the previous one."""
+    writer = QueuedLibpqWriter(cursor)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
+        block: list[str] = []
+        for row in rows:
+            block.append("\t".join(map(_field, row)))
+            if len(block) >= 1000:
+                copy.write("\n".join(block) + "\n")
+                block.clear()
+        if block:
+            copy.write("\n".join(block) + "\n")
+
+
+def write_chunk_postgres(
+    project: Project,
+    batch: Batch,
+    items: Sequence[PromptComparisons],
+    *,
+    keep_response_ids: bool = False,
+) -> PublishCounts:
+    """Insert a chunk. Items whose prompt is new (the common case of an import) are copied
+    straight into the tables with ids drawn from the sequences beforehand; items whose prompt
+    exists — found by external id, or named by ``prompt_id`` (checked and locked by the
+    caller) — go through the staged ``ON CONFLICT`` path. The caller holds the project's
+    publishing lock, so nothing else adds the same prompts or responses meanwhile.
+    """
+    keyed = [item for item in items if item.prompt_id is None]
+    existing: set[str] = set()
+    if keyed:
+        with connection.cursor() as wrapper:
+            wrapper.execute(
+                f"SELECT external_id FROM {PROMPT} WHERE project_id = %s "
+                "AND external_id = ANY(%s::text[])",
+                [project.id, [item.external_id for item in keyed]],
+            )
+            existing = {row[0] for row in wrapper.fetchall()}
+    counts = PublishCounts()
+    fresh = [item for item in keyed if item.external_id not in existing]
+    if fresh:
+        _add(counts, _write_fresh(project, batch, fresh, keep_response_ids=keep_response_ids))
+    stored = [item for item in items if item.prompt_id is not None or item.external_id in existing]
+    if stored:
+        _add(counts, _write_staged(project, batch, stored))
+    return counts
+
+
+def _add(total: PublishCounts, part: PublishCounts) -> None:
+    total.prompts_created += part.prompts_created
+    total.responses_created += part.responses_created
+    total.responses_existing += part.responses_existing
+    total.comparisons_created += part.comparisons_created
+    total.comparisons_existing += part.comparisons_existing
+    total.response_ids.update(part.response_ids)
+
+
+def _write_staged(project: Project, batch: Batch, items: list[PromptComparisons]) -> PublishCounts:
+    """Items some of whose prompts exist: stage, then insert with ON CONFLICT."""
+    counts = PublishCounts()
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor  # the psycopg cursor, for COPY
+        cursor.execute(STAGING)
+
+        # 1. Prompts, keyed by external id (an item naming its prompt id is not staged).
+        by_key = [item for item in items if item.prompt_id is None]
+        prompt_ids: dict[str, int] = {}
+        if by_key:
+            _copy(
+                cursor,
+                "publish_stage_prompt",
+                "external_id, messages, metadata",
+                [(i.external_id, _json(i.messages), _json(i.metadata)) for i in by_key],
+            )
+            cursor.execute(
+                f"INSERT INTO {PROMPT} (project_id, external_id, messages, metadata, created_at) "
+                "SELECT %s, external_id, messages::jsonb, metadata::jsonb, now() "
+                "FROM publish_stage_prompt ON CONFLICT (project_id, external_id) DO NOTHING",
+                [project.id],
+            )
+            counts.prompts_created = cursor.rowcount
+            cursor.execute(
+                f"SELECT p.external_id, p.id FROM {PROMPT} p JOIN publish_stage_prompt s "
+                "ON s.external_id = p.external_id WHERE p.project_id = %s",
+                [project.id],
+            )
+            prompt_ids = dict(cursor.fetchall())
+
+        def prompt_of(item: PromptComparisons) -> int:
+            return item.prompt_id if item.prompt_id is not None else prompt_ids[item.external_id]
+
+        # 2. Responses, keyed by (prompt, content hash); an existing row is kept as it is.
+        wanted: dict[tuple[int, int], tuple[Any, ...]] = {}
+        for item in items:
+            pid = prompt_of(item)
+            for spec in item.responses:
+                key = (pid, spec.content_hash)
+                if key not in wanted:
+                    wanted[key] = (
+                        pid,
+                        spec.content,
+                        spec.content_hash,
+                        spec.source,
+                        spec.model_artifact_id,
+                        spec.round_number,
+                        _json(spec.metadata),
+                    )
+        _copy(
+            cursor,
+            "publish_stage_response",
+            "prompt_id, content, sha, source, model_artifact_id, round_number, metadata",
+            list(wanted.values()),
+        )
+        cursor.execute(
+            f"INSERT INTO {RESPONSE} (prompt_id, content, content_hash, source, "
+            "model_artifact_id, round_number, metadata, created_at) "
+            "SELECT prompt_id, content, sha, source, model_artifact_id, round_number, "
+            "metadata::jsonb, now() "
+            "FROM publish_stage_response ON CONFLICT (prompt_id, content_hash) DO NOTHING"
+        )
+        counts.responses_created = cursor.rowcount
+        counts.responses_existing = len(wanted) - cursor.rowcount
+        cursor.execute(
+            f"SELECT r.prompt_id, r.content_hash, r.id FROM {RESPONSE} r "
+            "JOIN publish_stage_response s ON s.prompt_id = r.prompt_id "
+            "AND s.sha = r.content_hash"
+        )
+        counts.response_ids = {(p, h): i for p, h, i in cursor.fetchall()}
+        response_ids = counts.response_ids
+
+        # 3. Comparisons, canonical order (smaller response id is A).
+        rows = list(
+            canonical_pairs(
+                (pid, item, [response_ids[(pid, spec.content_hash)] for spec in item.responses])
+                for item in items
+                for pid in (prompt_of(item),)
+            )
+        )
+        _copy(cursor, "publish_stage_comparison", "prompt_id, a, b, gold", rows)
+        cursor.execute(
+            f"INSERT INTO {COMPARISON} "
+            "(project_id, batch_id, prompt_id, response_a_id, response_b_id, gold_choice, "
+            " is_gold, target_votes, judgment_count, lease_count, created_at) "
+            "SELECT %s, %s, prompt_id, a, b, gold, gold <> '', "
+            "CASE WHEN gold <> '' THEN %s ELSE %s END, 0, 0, now() "
+            "FROM publish_stage_comparison "
+            "ON CONFLICT (response_a_id, response_b_id) DO NOTHING",
+            [project.id, batch.id, GOLD_TARGET_VOTES, project.overlap_k],
+        )
+        counts.comparisons_created = cursor.rowcount
+        counts.comparisons_existing = len(rows) - cursor.rowcount
+    return counts
+
+
+def _next_ids(cursor: Any, table: str, n: int) -> list[int]:
+    """Draw ``n`` ids from the table's sequence (the regclass is resolved once, not per row)."""
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+    (sequence,) = cursor.fetchone()
+    cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _copy_lines(cursor: Any, table: str, columns: str, lines: Iterable[str]) -> None:
+    """COPY pre-formatted text lines (each ends with a newline), in large blocks."""
+    writer = QueuedLibpqWriter(cursor)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
+        block: list[str] = []
+        for line in lines:
+            block.append(line)
+            if len(block) >= 2000:
+                copy.write("".join(block))
+                block.clear()
+        if block:
+            copy.write("".join(block))
+
+
+IMPORTED_PROVENANCE = f"{IMPORTED}\t\\N\t\\N"
+
+
+def _provenance(spec: ResponseSpec) -> str:
+    """A response's source, model artifact and round in COPY's text format."""
+    if spec.source == IMPORTED and spec.model_artifact_id is None and spec.round_number is None:
+        return IMPORTED_PROVENANCE  # every row of an import
+    artifact = "\\N" if spec.model_artifact_id is None else spec.model_artifact_id
+    number = "\\N" if spec.round_number is None else spec.round_number
+    return f"{spec.source}\t{artifact}\t{number}"
+
+
+def _metadata(metadata: dict[str, Any]) -> str:
+    return _json(metadata).translate(_ESCAPES) if metadata else "{}"
+
+
+def _write_fresh(
+    project: Project,
+    batch: Batch,
+    items: list[PromptComparisons],
+    *,
+    keep_response_ids: bool,
+) -> PublishCounts:
+    """Items whose prompts are new. Rows are formatted straight into COPY's text format: at a
+    million rows the per-value formatting is a large share of the import's time (so the
+    response ids are mapped only when asked for)."""
+    now = timezone.now().isoformat()
+    esc = _ESCAPES
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        prompt_ids = _next_ids(cursor, PROMPT, len(items))
+        head = f"\t{project.id}\t"
+        _copy_lines(
+            cursor,
+            PROMPT,
+            "id, project_id, external_id, messages, metadata, created_at",
+            (
+                f"{pid}{head}{i.external_id.translate(esc)}\t{_json(i.messages).translate(esc)}"
+                f"\t{_json(i.metadata).translate(esc)}\t{now}\n"
+                for pid, i in zip(prompt_ids, items, strict=True)
+            ),
+        )
+        # Responses: unique per (prompt, content); index_maps point each item's candidates at
+        # their unique row.
+        unique_specs: list[tuple[int, ResponseSpec]] = []
+        index_maps: list[list[int]] = []
+        for pid, item in zip(prompt_ids, items, strict=True):
+            first_index: dict[int, int] = {}
+            for spec in item.responses:
+                if spec.content_hash not in first_index:
+                    first_index[spec.content_hash] = len(unique_specs)
+                    unique_specs.append((pid, spec))
+            index_maps.append([first_index[spec.content_hash] for spec in item.responses])
+        response_ids = _next_ids(cursor, RESPONSE, len(unique_specs))
+        _copy_lines(
+            cursor,
+            RESPONSE,
+            "id, prompt_id, content, content_hash, source, model_artifact_id, round_number, "
+            "metadata, created_at",
+            (
+                f"{rid}\t{pid}\t{spec.content.translate(esc)}\t{spec.content_hash}\t"
+                f"{_provenance(spec)}\t{_metadata(spec.metadata)}\t{now}\n"
+                for rid, (pid, spec) in zip(response_ids, unique_specs, strict=True)
+            ),
+        )
+        counter = [0]
+        _copy_lines(
+            cursor,
+            COMPARISON,
+            "project_id, batch_id, prompt_id, response_a_id, response_b_id, gold_choice, "
+            "is_gold, target_votes, judgment_count, lease_count, created_at",
+            _comparison_lines(
+                project, batch, items, prompt_ids, index_maps, response_ids, now, counter
+            ),
+        )
+    return PublishCounts(
+        prompts_created=len(items),
+        responses_created=len(unique_specs),
+        comparisons_created=counter[0],
+        response_ids={
+            (pid, spec.content_hash): rid
+            for rid, (pid, spec) in zip(response_ids, unique_specs, strict=True)
+        }
+        if keep_response_ids
+        else {},
+    )
+
+
+def _comparison_lines(
+    project: Project,
+    batch: Batch,
+    items: list[PromptComparisons],
+    prompt_ids: list[int],
+    index_maps: list[list[int]],
+    response_ids: list[int],
+    now: str,
+    counter: list[int],
+) -> Iterator[str]:
+    """Comparison rows in canonical order (smaller response id is A), each pair once."""
+    head = f"{project.id}\t{batch.id}\t"
+    regular_tail = f"\t\tf\t{project.overlap_k}\t0\t0\t{now}\n"
+    with_ids = (
+        (pid, item, [response_ids[k] for k in index_map])
+        for pid, item, index_map in zip(prompt_ids, items, index_maps, strict=True)
+    )
+    for pid, a, b, gold in canonical_pairs(with_ids):
+        counter[0] += 1
+        if gold:
+            yield f"{head}{pid}\t{a}\t{b}\t{gold}\tt\t{GOLD_TARGET_VOTES}\t0\t0\t{now}\n"
+        else:
+            yield f"{head}{pid}\t{a}\t{b}{regular_tail}"
+
+
+def lock_project_publishing(project: Project) -> None:
+    """Serialize publications into one project — imports and generations write the same
+    prompt and response keys — (transaction-scoped advisory lock), and check foreign keys as
+    rows stream in rather than all at commit."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7301, project.id])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
