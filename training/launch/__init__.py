@@ -1,2 +1,5 @@
 """Training steps launched outside the worker's process: the contract (:mod:`.base`), the
 child entry point, and the launchers (subprocess, accelerate, Ray)."""
+
+# the launchers register themselves by name (training.launch.base.register_launcher)
+from training.launch import accelerate_launcher, subprocess_launcher  # noqa: F401
