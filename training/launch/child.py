@@ -149,12 +149,36 @@ class MetricsWriter:
             self.handle.close()
 
 
-def trainer_callback(metrics: MetricsWriter, stop: StopFlag) -> Any:
+def state_checksum(model: Any) -> str:
+    """sha256 over a model's parameters and buffers (by name, as fp32 bytes): the ranks of a
+    data-parallel step that hold the same weights give the same value."""
+    sha = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        sha.update(name.encode() + b"\0")
+        sha.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+class FinalWeights:
+    """The checksum of the trained model as the trainer ends (each rank its own)."""
+
+    def __init__(self) -> None:
+        self.checksum: str | None = None
+
+
+def trainer_callback(
+    metrics: MetricsWriter, stop: StopFlag, final: FinalWeights | None = None
+) -> Any:
     """A transformers ``TrainerCallback``: metrics of every log, and a stop at the next step
-    (nothing saved: the step raises :class:`StepStopped` before its checkpoint)."""
+    (nothing saved: the step raises :class:`StepStopped` before its checkpoint); with
+    ``final``, the checksum of the model's weights when training ends."""
     from transformers import TrainerCallback
 
     class _Callback(TrainerCallback):
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if final is not None and kwargs.get("model") is not None:
+                final.checksum = state_checksum(kwargs["model"])
+
         def on_log(
             self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
         ) -> None:
@@ -177,8 +201,15 @@ def _optional(path: str | None) -> Path | None:
     return Path(path) if path else None
 
 
-def run_step(spec: StepSpec, out: Path, metrics: MetricsWriter, stop: StopFlag) -> dict[str, Any]:
-    """Train the step's model into ``out`` with the trainer of ``spec.kind``; its metrics."""
+def run_step(
+    spec: StepSpec,
+    out: Path,
+    metrics: MetricsWriter,
+    stop: StopFlag,
+    final: FinalWeights | None = None,
+) -> dict[str, Any]:
+    """Train the step's model into ``out`` with the trainer of ``spec.kind``; its metrics
+    (``final``: where the TRL trainers leave the checksum of the final weights)."""
     checkpoints = Path(spec.checkpoint_dir)
     checkpoints.mkdir(parents=True, exist_ok=True)
     if spec.kind == "reward":
@@ -192,7 +223,7 @@ def run_step(spec: StepSpec, out: Path, metrics: MetricsWriter, stop: StopFlag) 
             "eval_file": _optional(spec.eval_file),
             "out": out,
             "config": config,
-            "callbacks": [trainer_callback(metrics, stop)],
+            "callbacks": [trainer_callback(metrics, stop, final)],
         }
         if config.ensemble_size > 1:
             return train_reward_ensemble(**common)
@@ -207,7 +238,7 @@ def run_step(spec: StepSpec, out: Path, metrics: MetricsWriter, stop: StopFlag) 
             eval_file=_optional(spec.eval_file),
             out=out,
             config=policy_trl.parse_dpo_config(spec.config),
-            callbacks=[trainer_callback(metrics, stop)],
+            callbacks=[trainer_callback(metrics, stop, final)],
             checkpoint_dir=checkpoints,
         )
     assert spec.reward and spec.prompts_file, f"a {spec.kind} step needs reward and prompts_file"
@@ -237,7 +268,7 @@ def run_step(spec: StepSpec, out: Path, metrics: MetricsWriter, stop: StopFlag) 
             prompts_file=Path(spec.prompts_file),
             out=out,
             config=policy_trl.parse_grpo_config(spec.config),
-            callbacks=[trainer_callback(metrics, stop)],
+            callbacks=[trainer_callback(metrics, stop, final)],
             checkpoint_dir=checkpoints,
         )
     if spec.kind == "rloo":
@@ -249,28 +280,23 @@ def run_step(spec: StepSpec, out: Path, metrics: MetricsWriter, stop: StopFlag) 
             prompts_file=Path(spec.prompts_file),
             out=out,
             config=policy_trl.parse_rloo_config(spec.config),
-            callbacks=[trainer_callback(metrics, stop)],
+            callbacks=[trainer_callback(metrics, stop, final)],
             checkpoint_dir=checkpoints,
         )
     raise ValueError(f"unknown step kind {spec.kind!r}: one of {', '.join(KINDS)}")
 
 
 def weights_checksum(folder: Path) -> str:
-    """sha256 over every tensor of the saved model(s) in ``folder`` (safetensors files, by
-    name and tensor name): two ranks that hold the same weights give the same value."""
+    """sha256 over every tensor of the saved model in ``folder`` (as :func:`state_checksum`
+    of the loaded model would be, for one safetensors file)."""
     from safetensors import safe_open
 
     sha = hashlib.sha256()
-    files = sorted(folder.rglob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"no safetensors file in {folder}")
-    for path in files:
-        sha.update(path.relative_to(folder).as_posix().encode() + b"\0")
+    for path in sorted(folder.glob("*.safetensors")):
         with safe_open(str(path), framework="pt") as handle:
             for name in sorted(handle.keys()):
-                tensor = handle.get_tensor(name).contiguous()
                 sha.update(name.encode() + b"\0")
-                sha.update(tensor.float().numpy().tobytes())
+                sha.update(handle.get_tensor(name).float().contiguous().numpy().tobytes())
     return sha.hexdigest()
 
 
@@ -311,13 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     cleanup: Callable[[], None] = (
         (lambda: None) if rank == 0 else (lambda: shutil.rmtree(out, ignore_errors=True))
     )
+    final = FinalWeights()
     try:
-        result = run_step(spec, out, metrics, stop)
+        result = run_step(spec, out, metrics, stop, final)
         if stop.is_set():
             print(f"[rank {rank}] stopped: {stop.reason}; no artifact", flush=True)
             return EXIT_STOPPED
         if spec.extra.get("checksum_weights"):
-            write_rank_info(spec, rank, weights_sha256=weights_checksum(out))
+            # the trainer's final weights on every rank (PPO: the saved model, rank 0)
+            checksum = final.checksum or (weights_checksum(out) if rank == 0 else None)
+            write_rank_info(spec, rank, weights_sha256=checksum)
         metrics.done(summary(result))
         return 0
     except StepStopped as exc:
