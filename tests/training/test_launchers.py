@@ -143,7 +143,8 @@ def test_launchers_are_registered_by_name() -> None:
         ({"num_processes": "2"}, "num_processes must be an integer"),
         ({"num_machines": 2}, "main_process_ip and main_process_port"),
         ({"num_machines": 2, "machine_rank": 2}, "machine_rank must be below"),
-        ({"main_process_port": 70000}, "port number"),
+        ({"main_process_port": 70000}, "main_process_port must be an integer in 1 … 65535"),
+        ({"num_processes": 10**30}, "num_processes must be an integer in 1 … 65535"),
         ({"gpus": 2}, "unknown accelerate launcher option"),
         ({"checksum_weights": "yes"}, "checksum_weights must be true or false"),
     ],
@@ -171,9 +172,10 @@ def test_a_shipped_config_is_resolved_with_the_launch_numbers(tmp_path: Path) ->
     assert (config["num_processes"], config["num_machines"], config["machine_rank"]) == (16, 2, 1)
     assert (config["main_process_ip"], config["main_process_port"]) == ("10.0.0.1", 29600)
     ds = Path(config["deepspeed_config"]["deepspeed_config_file"])
-    assert ds == CONFIGS / "ds_zero3.json" and json.loads(ds.read_text())["zero_optimization"][
-        "stage"
-    ] == 3
+    assert (
+        ds == CONFIGS / "ds_zero3.json"
+        and json.loads(ds.read_text())["zero_optimization"]["stage"] == 3
+    )
     for name in ("zero2", "fsdp"):
         with pytest.raises(ValueError, match="needs CUDA"):
             accelerate_launcher({"config": name}).resolved_config(2, cuda=False)
@@ -269,6 +271,7 @@ def test_terminate_kills_a_group_that_ignores_sigterm_and_waits_for_it(tmp_path:
     group = ProcessGroup.start(
         [sys.executable, "-c", STUBBORN], env=dict(os.environ), log_file=log, cwd=None
     )
+
     def printed_pid() -> str | None:
         last = log.read_text().split()[-1:]
         return last[0] if last and last[0].isdigit() else None
@@ -342,7 +345,8 @@ def test_a_dpo_run_trains_under_accelerate_on_two_cpu_processes(
     finished(run)
     assert run.status == RunStatus.SUCCEEDED, (run.error, step_log(run)[-3000:])
     assert RunMetric.objects.filter(run=run).exists()
-    artifact = ModelArtifact.objects.get(kind="policy", pk=run.output_artifact_id)
+    artifact = run.output_artifact
+    assert artifact is not None and artifact.kind == "policy"
     assert ModelArtifact.objects.filter(kind="policy").count() == 2  # the base and this one
     assert run.metrics["algorithm"] == "dpo" and "history" not in run.metrics
     assert_ranks_agree(run, artifact, processes=2)
@@ -465,9 +469,7 @@ def test_a_step_that_crashes_fails_the_run_with_its_last_log_lines(
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_a_reward_run_trains_under_the_subprocess_launcher(
-    make_user: Any, gpu_worker: Any
-) -> None:
+def test_a_reward_run_trains_under_the_subprocess_launcher(make_user: Any, gpu_worker: Any) -> None:
     from training.reward_runs import create_reward_run
 
     project, engineer, export = exported(make_user, n=16)
@@ -508,5 +510,5 @@ def test_a_ppo_run_trains_under_the_subprocess_launcher(
     finished(run, timeout=180)
     assert run.status == RunStatus.SUCCEEDED, (run.error, step_log(run)[-3000:])
     assert list(RunMetric.objects.filter(run=run).values_list("step", flat=True)) == [1, 2]
-    assert ModelArtifact.objects.filter(pk=run.output_artifact_id, kind="policy").exists()
+    assert run.output_artifact is not None and run.output_artifact.kind == "policy"
     assert "history" not in run.metrics

@@ -121,11 +121,20 @@ class ProcessGroup:
             logger.error("%s: processes of the group are left after SIGKILL", self.describe())
 
 
-def positive_int(options: Mapping[str, Any], key: str, default: int, minimum: int = 1) -> int:
-    """``options[key]`` as an int ≥ ``minimum`` (ValueError naming the option otherwise)."""
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def positive_int(
+    options: Mapping[str, Any], key: str, default: int, minimum: int = 1, maximum: int = 65535
+) -> int:
+    """``options[key]`` as an int in ``minimum`` … ``maximum`` (ValueError naming the option
+    otherwise)."""
     value = options.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{key} must be an integer ≥ {minimum}, not {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ValueError(f"{key} must be an integer in {minimum} … {maximum}, not {shown(value)}")
     return value
 
 
@@ -134,14 +143,14 @@ def known_options(options: Mapping[str, Any], allowed: Sequence[str], launcher: 
         raise ValueError("launcher_options must be a JSON object")
     unknown = sorted(set(options) - set(allowed))
     if unknown:
+        names = ", ".join(shown(k) for k in unknown[:5])
         raise ValueError(
-            f"unknown {launcher} launcher option(s) {', '.join(unknown)}: "
-            f"one of {', '.join(allowed)}"
+            f"unknown {launcher} launcher option(s) {names}: one of {', '.join(allowed)}"
         )
 
 
 def flag(options: Mapping[str, Any], key: str) -> bool:
     value = options.get(key, False)
     if not isinstance(value, bool):
-        raise ValueError(f"{key} must be true or false, not {value!r}")
+        raise ValueError(f"{key} must be true or false, not {shown(value)}")
     return value
