@@ -246,8 +246,10 @@ def run_step(
         from training.ml.ppo import parse_ppo_config, train_ppo
 
         def on_step(step: int, total: int, values: dict[str, float]) -> bool:
+            # no collective here: whether PPO calls its hook on every rank is PPO's business
+            # (a rank left waiting in a collective gets the launcher's SIGKILL after the grace)
             metrics.step(step, total, values)
-            return stop.agreed()
+            return stop.is_set()
 
         return train_ppo(
             policy=Path(spec.base),
