@@ -7,8 +7,8 @@ launch``). Rank 0 writes the metrics JSONL and the artifact into ``spec.out``; t
 ranks save their copy of the model into a scratch folder of their own, removed at the end.
 A SIGTERM (or the supervising worker's death, when ``PREFLAB_SUPERVISOR_PID`` names it)
 stops the step at its next step; under several processes the TRL trainers' ranks agree on
-the stop (an all-reduce of the flag each step), so that they leave the same step together. A stopped step exits with :data:`EXIT_STOPPED` and
-writes no ``done`` line.
+the stop (an all-reduce of the flag each step), so that they leave the same step together.
+A stopped step exits with :data:`EXIT_STOPPED` and writes no ``done`` line.
 """
 
 from __future__ import annotations
