@@ -93,7 +93,7 @@ class StopFlag:
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
 
-    def watch_supervisor(self, pid: int, interval: float = 1.0) -> None:
+    def watch_supervisor(self, pid: int, interval: float = 0.25) -> None:
         """A daemon thread: once the supervising worker (``pid``) is gone, stop at the next
         step; a step that is still running :data:`ORPHAN_EXIT_SECONDS` later exits at once
         (a re-queued run's new attempt must not meet this one in its checkpoints)."""
