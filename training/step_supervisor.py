@@ -140,14 +140,37 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _feed(callback: RunCallback, tail: MetricsTail) -> None:
+def lost_steps(attempt: RunAttempt) -> dict[int, dict[str, Any]]:
+    """The step lines the run's earlier attempts wrote (a later attempt's line of a step
+    replaces an earlier one's). A lost worker may not have put its last steps on record; the
+    new attempt does, for the steps before the one its step resumes at."""
+    steps: dict[int, dict[str, Any]] = {}
+    folder = run_work_dir(attempt.run)
+    for number in range(1, attempt.number):
+        for event in MetricsTail(folder / f"attempt-{number}" / "metrics.jsonl").read():
+            if isinstance(event.get("step"), int):
+                steps[event["step"]] = event
+    return steps
+
+
+def _feed(callback: RunCallback, tail: MetricsTail, lost: dict[int, dict[str, Any]]) -> None:
     for event in tail.read():
         if event.get("event") == "done":
             metrics = event.get("metrics")
             tail.done = metrics if isinstance(metrics, dict) else {}
         elif isinstance(event.get("step"), int):
-            values = event.get("values")
-            callback.log(event["step"], int(event.get("total") or 0), values or {})
+            if lost:  # the first line of this attempt: where it resumed
+                for step in sorted(s for s in lost if s < event["step"]):
+                    _log(callback, lost[step])
+                lost.clear()
+            _log(callback, event)
+
+
+def _log(callback: RunCallback, event: dict[str, Any]) -> None:
+    values = event.get("values")
+    callback.log(
+        event["step"], int(event.get("total") or 0), values if isinstance(values, dict) else {}
+    )
 
 
 def _record_launch(attempt: RunAttempt, description: str) -> None:
@@ -164,13 +187,14 @@ def supervise(attempt: RunAttempt, spec: launch.StepSpec, *, kind: ArtifactKind)
     grace = float(settings.PREFLAB_LAUNCH_TERMINATE_GRACE)
     callback = RunCallback(attempt)
     tail = MetricsTail(Path(spec.metrics_file))
+    lost = lost_steps(attempt)
     launched = launcher.launch(spec_path, env=env)
     logger.info("Run %s attempt %s: launched %s", run.pk, attempt.number, launched.describe())
     _record_launch(attempt, launched.describe())
     stopped = False
     try:
         while (status := launched.poll()) is None:
-            _feed(callback, tail)
+            _feed(callback, tail, lost)
             if (callback.due() and callback.flush_and_check()) or attempt.should_stop():
                 stopped = True
                 break
@@ -178,7 +202,7 @@ def supervise(attempt: RunAttempt, spec: launch.StepSpec, *, kind: ArtifactKind)
     finally:
         launched.terminate(grace)  # nothing of the step outlives this call, however it ends
     status = launched.poll()
-    _feed(callback, tail)
+    _feed(callback, tail, lost)
     callback.flush_and_check()
     if attempt.lost.is_set():
         raise StaleAttempt(f"Attempt {attempt.number}: {attempt.describe_loss()}.")
