@@ -28,13 +28,14 @@ from tests.conftest import start_worker, stop_worker, wait_for, worker_env
 from tests.training.test_policy_runs import model_files, project_with_prompts, register
 from tests.training.test_runs import synthetic_project, tiny_base
 from training.launch.accelerate_launcher import CONFIGS, accelerate_launcher
-from training.launch.base import get_launcher, launcher_names
+from training.launch.base import StepSpec, child_command, get_launcher, launcher_names
 from training.launch.child import process_alive, state_checksum
 from training.launch.process_group import ProcessGroup, child_env, group_alive
 from training.models import ModelArtifact, RunMetric, RunStatus, TrainingRun
 from training.registry import artifact_dir
 from training.run_inputs import InvalidRunConfig
 from training.run_lifecycle import run_checkpoint_dir, run_work_dir
+from training.step_supervisor import MetricsTail
 
 __all__ = ["model_files"]  # the module-scoped fixture, shared with test_policy_runs
 
@@ -284,6 +285,40 @@ def test_terminate_kills_a_group_that_ignores_sigterm_and_waits_for_it(tmp_path:
     assert 1.0 <= time.monotonic() - started < 15
     assert not group_alive(group.pgid) and not process_alive(grandchild)
     assert group.poll() == -signal.SIGKILL
+
+
+def test_the_metrics_tail_waits_for_a_lines_end(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    tail = MetricsTail(path)
+    assert tail.read() == []  # not written yet
+    path.write_text('{"step": 1, "total": 2, "values": {"loss": 1.0}}\n{"step": 2, "tot')
+    assert [e["step"] for e in tail.read()] == [1]
+    with path.open("a") as handle:
+        handle.write('al": 2, "values": {}}\nnot json\n{"event": "done", "metrics": {}}\n')
+    assert [e.get("step", e.get("event")) for e in tail.read()] == [2, "done"]
+    assert tail.read() == []
+
+
+def test_a_child_with_a_bad_config_exits_non_zero_without_a_done_line(tmp_path: Path) -> None:
+    spec = StepSpec(
+        kind="dpo",
+        config={"beta": "strong"},
+        base=str(tmp_path / "policy"),
+        out=str(tmp_path / "out"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        metrics_file=str(tmp_path / "metrics.jsonl"),
+        log_file=str(tmp_path / "step.log"),
+        train_file=str(tmp_path / "train.jsonl"),
+    ).write(tmp_path / "spec.json")
+    result = subprocess.run(
+        child_command(spec), env=child_env(os.environ), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "ConfigError: beta:" in result.stderr
+    assert (
+        not (tmp_path / "metrics.jsonl").exists()
+        or "done" not in (tmp_path / "metrics.jsonl").read_text()
+    )
 
 
 # --- real steps through a real worker ------------------------------------------------------
