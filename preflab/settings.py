@@ -321,6 +321,11 @@ PREFLAB_RUN_HEARTBEAT_TIMEOUT = int(os.environ.get("PREFLAB_RUN_HEARTBEAT_TIMEOU
 # Seconds between two heartbeats of a working run (a background thread); 0: a third of the
 # timeout above.
 PREFLAB_RUN_HEARTBEAT_INTERVAL = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_INTERVAL", "0"))
+# How a training run's step executes when its request names no launcher: "inprocess" (in
+# the worker's own process), "subprocess", "accelerate" (training.launch).
+PREFLAB_DEFAULT_LAUNCHER = os.environ.get("PREFLAB_DEFAULT_LAUNCHER", "inprocess")
+# Seconds a launched step has to stop after SIGTERM (a cancel) before it gets SIGKILL.
+PREFLAB_LAUNCH_TERMINATE_GRACE = float(os.environ.get("PREFLAB_LAUNCH_TERMINATE_GRACE", "30"))
 # Per-user limit of authenticated API requests (fixed window, in the cache); "" turns it off.
 PREFLAB_API_RATE = os.environ.get("PREFLAB_API_RATE", "6000/min")
 # Lifetime of a new API token in seconds (0: never expires); 30 days by default.

@@ -80,8 +80,17 @@ class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
     """Runs are queued here (add), through the API or ``manage.py train_reward_model``;
     an existing run is read-only."""
 
-    list_display = ["id", "project", "kind", "status", "progress", "attempts", "created_at"]
-    list_filter = ["kind", "status", "project"]
+    list_display = [
+        "id",
+        "project",
+        "kind",
+        "status",
+        "launcher",
+        "progress",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "launcher", "project"]
     search_fields = ["worker", "error"]
     raw_id_fields = [
         "project",

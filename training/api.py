@@ -42,7 +42,15 @@ MAX_METRIC_ROWS = 5000
 def create_run(project: Project, data: dict[str, Any], user: Any) -> TrainingRun:
     """Queue a run of the requested kind through its service."""
     kind = data["kind"]
-    common = {"project": project, "base_artifact_id": data["base_artifact"], "user": user}
+    common: dict[str, Any] = {
+        "project": project,
+        "base_artifact_id": data["base_artifact"],
+        "user": user,
+    }
+    launch: dict[str, Any] = {
+        "launcher": data.get("launcher"),
+        "launcher_options": data.get("launcher_options"),
+    }
     if kind == RunKind.REWARD:
         if data.get("dataset_export") is None:
             raise InvalidInputError(
@@ -50,9 +58,14 @@ def create_run(project: Project, data: dict[str, Any], user: Any) -> TrainingRun
                 extra={"fields": {"dataset_export": "required"}},
             )
         return create_reward_run(
-            dataset_export_id=data["dataset_export"], config=data["config"], **common
+            dataset_export_id=data["dataset_export"], config=data["config"], **common, **launch
         )
     if kind == RunKind.GENERATE:
+        if launch["launcher"] not in (None, "", "inprocess") or launch["launcher_options"]:
+            raise InvalidInputError(
+                "A generation run executes in the worker's process: it takes no launcher.",
+                extra={"fields": {"launcher": "training runs only"}},
+            )
         return create_generation_run(
             config=data["config"],
             reward_artifact_id=data.get("reward_artifact"),
@@ -67,6 +80,7 @@ def create_run(project: Project, data: dict[str, Any], user: Any) -> TrainingRun
         dataset_export_id=data.get("dataset_export"),
         prompt_ids=data.get("prompt_ids"),
         **common,
+        **launch,
     )
 
 

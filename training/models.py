@@ -147,6 +147,15 @@ class TrainingRun(models.Model):
     output_artifact = models.ForeignKey(
         ModelArtifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    launcher = models.CharField(
+        max_length=40,
+        default="inprocess",
+        help_text="How the step executes (training.launch: inprocess, subprocess, accelerate, …);"
+        " checked against the registered launchers when the run is created.",
+    )
+    launcher_options = models.JSONField(
+        default=dict, blank=True, help_text="The launcher's options (e.g. num_processes, config)."
+    )
     progress = models.FloatField(default=0.0)
     metrics = models.JSONField(default=dict, blank=True, help_text="Latest logged values.")
     log_tail = models.TextField(blank=True, default="")

@@ -16,12 +16,14 @@ from django.db import transaction
 
 from annotation.models import Project, Prompt
 from preflab.db_chunks import chunked
+from training.launch.base import StepSpec
 from training.ml import policy_trl
 from training.ml.ppo import parse_ppo_config, train_ppo
 from training.models import ArtifactKind, RunKind, TrainingRun
 from training.registry import artifact_dir, staging_dir
 from training.run_inputs import (
     InvalidRunConfig,
+    launch_settings,
     parsed_config,
     project_artifact,
     run_prompts,
@@ -37,6 +39,7 @@ from training.run_lifecycle import (
     run_checkpoint_dir,
     run_work_dir,
 )
+from training.step_supervisor import is_launched, step_spec, supervise
 
 PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     RunKind.PPO: parse_ppo_config,
@@ -57,9 +60,12 @@ def create_policy_run(
     reward_artifact_id: int | None = None,
     dataset_export_id: int | None = None,
     prompt_ids: Any = None,
+    launcher: Any = None,
+    launcher_options: Any = None,
 ) -> TrainingRun:
     """Validate and queue a PPO / GRPO / RLOO run (reward model + prompts) or a DPO run
-    (dataset export); the task starts once this commits."""
+    (dataset export), executed by ``launcher`` (default ``PREFLAB_DEFAULT_LAUNCHER``); the
+    task starts once this commits."""
     parse = PARSERS.get(kind)
     if parse is None:
         raise InvalidRunConfig(
@@ -77,6 +83,7 @@ def create_policy_run(
             project, reward_artifact_id, field="reward_artifact", kinds=[ArtifactKind.REWARD]
         )
         fields["prompt_ids"] = run_prompts(project, prompt_ids)
+    fields.update(launch_settings(launcher, launcher_options))
     run = TrainingRun.objects.create(
         project=project,
         kind=kind,
@@ -106,6 +113,8 @@ def _train(attempt: RunAttempt) -> TrainingRun:
     run = attempt.run
     out = staging_dir(f"{run.kind}-run-{run.pk}")
     try:
+        if is_launched(run):
+            return supervise(attempt, _step_spec(attempt, out), kind=ArtifactKind.POLICY)
         metrics = _fit(attempt, out)
         if finish_cancelled(attempt):
             return run
@@ -113,6 +122,38 @@ def _train(attempt: RunAttempt) -> TrainingRun:
         return finish_with_artifact(attempt, source=out, kind=ArtifactKind.POLICY, metrics=summary)
     finally:
         shutil.rmtree(out, ignore_errors=True)  # registered, it was moved away: scratch only
+
+
+def _prompts_file(run: TrainingRun) -> Path:
+    """The run's prompts as the JSONL the trainers read (``{"prompt": …}`` per line)."""
+    prompts_file = run_work_dir(run) / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in _prompts(run)))
+    return prompts_file
+
+
+def _step_spec(attempt: RunAttempt, out: Path) -> StepSpec:
+    """The launched step of a policy run: its policy and its data (export or prompts)."""
+    run = attempt.run
+    policy = artifact_dir(run.base_artifact)
+    if run.kind == RunKind.DPO:
+        export = run.dataset_export
+        assert export is not None
+        folder = Path(settings.ARTIFACT_ROOT) / export.path
+        return step_spec(
+            attempt,
+            out=out,
+            base=policy,
+            train_file=folder / "train.jsonl",
+            eval_file=folder / "test.jsonl" if export.test_rows else None,
+        )
+    assert run.reward_artifact is not None
+    return step_spec(
+        attempt,
+        out=out,
+        base=policy,
+        reward=artifact_dir(run.reward_artifact),
+        prompts_file=_prompts_file(run),
+    )
 
 
 def _fit(attempt: RunAttempt, out: Path) -> dict[str, Any]:

@@ -20,7 +20,12 @@ from training.ml.reward import (
 )
 from training.models import ArtifactKind, ModelArtifact, RunKind, TrainingRun
 from training.registry import artifact_dir, staging_dir
-from training.run_inputs import parsed_config, project_artifact, succeeded_export
+from training.run_inputs import (
+    launch_settings,
+    parsed_config,
+    project_artifact,
+    succeeded_export,
+)
 from training.run_lifecycle import (
     RunAttempt,
     RunCallback,
@@ -30,6 +35,7 @@ from training.run_lifecycle import (
     finish_with_artifact,
     run_checkpoint_dir,
 )
+from training.step_supervisor import is_launched, step_spec, supervise
 
 
 def check_reward_run(
@@ -49,16 +55,26 @@ def check_reward_run(
 
 @transaction.atomic
 def create_reward_run(
-    *, project: Project, dataset_export_id: int, base_artifact_id: int, config: Any, user: Any
+    *,
+    project: Project,
+    dataset_export_id: int,
+    base_artifact_id: int,
+    config: Any,
+    user: Any,
+    launcher: Any = None,
+    launcher_options: Any = None,
 ) -> TrainingRun:
-    """Validate and queue a reward-model run; the task starts once this commits."""
+    """Validate and queue a reward-model run (executed by ``launcher``, default
+    ``PREFLAB_DEFAULT_LAUNCHER``); the task starts once this commits."""
     parsed, export, base = check_reward_run(
         project=project,
         dataset_export_id=dataset_export_id,
         base_artifact_id=base_artifact_id,
         config=config,
     )
+    launch = launch_settings(launcher, launcher_options)
     run = TrainingRun.objects.create(
+        **launch,
         project=project,
         kind=RunKind.REWARD,
         config=asdict(parsed),
@@ -84,6 +100,15 @@ def _train(attempt: RunAttempt) -> TrainingRun:
     checkpoints.mkdir(parents=True, exist_ok=True)
     out = staging_dir(f"reward-run-{run.pk}")
     try:
+        if is_launched(run):
+            spec = step_spec(
+                attempt,
+                out=out,
+                base=artifact_dir(run.base_artifact),
+                train_file=folder / "train.jsonl",
+                eval_file=folder / "test.jsonl" if export.test_rows else None,
+            )
+            return supervise(attempt, spec, kind=ArtifactKind.REWARD)
         callback = RunCallback(attempt)
         config = parse_config(run.config)
         train = train_reward_ensemble if config.ensemble_size > 1 else train_reward_model

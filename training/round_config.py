@@ -19,7 +19,13 @@ from training.ml.reward import parse_config as parse_reward_config
 from training.models import ArtifactKind, ModelArtifact, RoundDefaults, RunKind
 from training.policy_runs import PARSERS
 from training.round_gates import GateConfig, parse_gates
-from training.run_inputs import InvalidRunConfig, parsed_config, project_artifact, run_prompts
+from training.run_inputs import (
+    InvalidRunConfig,
+    launch_settings,
+    parsed_config,
+    project_artifact,
+    run_prompts,
+)
 
 ALGORITHMS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
 ROUND_OPTIONS = (
@@ -34,6 +40,7 @@ ROUND_OPTIONS = (
     "gates",
 )
 GENERATION_OPTIONS = ("sampling", "pairs_per_prompt")
+LAUNCH_OPTIONS = ("launcher", "launcher_options")  # of the reward and policy sections
 WINDOW = ("judged_after", "judged_before")  # set by the round, not by its config
 
 
@@ -120,6 +127,28 @@ def set_round_defaults(
     return defaults
 
 
+def _split_launch(section: str, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A step's section without its ``launcher`` / ``launcher_options``, and those (checked
+    as a run's; empty when the section names none: the server's default then applies)."""
+    config = {k: v for k, v in raw.items() if k not in LAUNCH_OPTIONS}
+    if not any(k in raw for k in LAUNCH_OPTIONS):
+        return config, {}
+    try:
+        launch = launch_settings(raw.get("launcher"), raw.get("launcher_options"))
+    except InvalidRunConfig as exc:
+        raise InvalidRunConfig(
+            f"{section}: {exc.message}", extra={"fields": {section: exc.extra.get("fields")}}
+        ) from None
+    return config, launch
+
+
+def step_run_settings(section: dict[str, Any]) -> dict[str, Any]:
+    """A stored step section as the run-creation arguments: ``config`` and, when the round
+    names one, ``launcher`` and ``launcher_options``."""
+    config = {k: v for k, v in section.items() if k not in LAUNCH_OPTIONS}
+    return {"config": config} | {k: section[k] for k in LAUNCH_OPTIONS if k in section}
+
+
 def _validated(project: Project, config: dict[str, Any]) -> dict[str, Any]:
     algorithm = config["algorithm"]
     if algorithm not in ALGORITHMS:
@@ -141,8 +170,10 @@ def _validated(project: Project, config: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRunConfig(
             f"export: {exc.message}", extra={"fields": {"export": exc.extra}}
         ) from None
-    reward = asdict(parsed_config(parse_reward_config, config["reward"]))
-    policy = asdict(parsed_config(PARSERS[algorithm], config["policy"]))
+    reward_config, reward_launch = _split_launch("reward", config["reward"])
+    policy_config, policy_launch = _split_launch("policy", config["policy"])
+    reward = asdict(parsed_config(parse_reward_config, reward_config)) | reward_launch
+    policy = asdict(parsed_config(PARSERS[algorithm], policy_config)) | policy_launch
     generation = config["generation"]
     unknown = sorted(set(generation) - set(GENERATION_OPTIONS))
     if unknown:

@@ -38,7 +38,7 @@ from training.models import (
 )
 from training.policy_runs import create_policy_run
 from training.reward_runs import create_reward_run
-from training.round_config import parse_round_config
+from training.round_config import parse_round_config, step_run_settings
 from training.round_gates import (
     GateConfig,
     GateResult,
@@ -396,7 +396,7 @@ def _reward(r: RLHFRound) -> bool:
             project=r.project,
             dataset_export_id=export.pk,
             base_artifact_id=r.reward_base_id,
-            config=r.config["reward"],
+            **step_run_settings(r.config["reward"]),
             user=r.created_by,
         ),
     )
@@ -423,7 +423,7 @@ def _policy(r: RLHFRound) -> bool:
             reward_artifact_id=r.reward_artifact_id if algorithm != RunKind.DPO else None,
             dataset_export_id=r.dataset_export_id if algorithm == RunKind.DPO else None,
             prompt_ids=r.config["prompt_ids"] or None,
-            config=r.config["policy"],
+            **step_run_settings(r.config["policy"]),
             user=r.created_by,
         ),
     )

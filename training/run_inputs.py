@@ -102,3 +102,39 @@ def run_prompts(project: Project, prompt_ids: Any) -> list[int]:
             extra={"fields": {"prompt_ids": "unknown prompt ids"}, "missing": missing[:20]},
         )
     return wanted
+
+
+def launch_settings(launcher: Any, options: Any) -> dict[str, Any]:
+    """The run's ``launcher`` and ``launcher_options`` fields, checked: a registered launcher
+    (``PREFLAB_DEFAULT_LAUNCHER`` when None) and options that launcher accepts."""
+    from django.conf import settings
+
+    from training.launch.base import get_launcher, launcher_names
+
+    name = settings.PREFLAB_DEFAULT_LAUNCHER if launcher in (None, "") else launcher
+    names = launcher_names()
+    if not isinstance(name, str) or name not in names:
+        raise InvalidRunConfig(
+            f"launcher must be one of {', '.join(names)}.",
+            extra={"fields": {"launcher": "unknown launcher"}},
+        )
+    opts = {} if options is None else options
+    if not isinstance(opts, dict):
+        raise InvalidRunConfig(
+            "launcher_options must be a JSON object.",
+            extra={"fields": {"launcher_options": "not an object"}},
+        )
+    if name == "inprocess":
+        if opts:
+            raise InvalidRunConfig(
+                "The inprocess launcher takes no options.",
+                extra={"fields": {"launcher_options": "must be empty for inprocess"}},
+            )
+        return {"launcher": name, "launcher_options": {}}
+    try:
+        get_launcher(name, opts)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRunConfig(
+            f"launcher_options: {exc}", extra={"fields": {"launcher_options": str(exc)}}
+        ) from None
+    return {"launcher": name, "launcher_options": opts}

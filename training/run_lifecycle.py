@@ -267,7 +267,8 @@ def mark_failed(attempt: RunAttempt, exc: BaseException) -> bool:
     updated = attempt.owned().update(
         status=RunStatus.FAILED,
         error=f"{type(exc).__name__}: {exc}",
-        log_tail=traceback.format_exc()[-4000:],
+        # a launched step's own log when it has one, else this worker's traceback
+        log_tail=(getattr(exc, "log_tail", None) or traceback.format_exc())[-4000:],
         finished_at=timezone.now(),
     )
     if not updated:

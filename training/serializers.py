@@ -39,6 +39,19 @@ class CreateRunSerializer(serializers.Serializer[Any]):
         help_text="Prompts of ppo, grpo, rloo and generate runs (default: all).",
     )
     config = serializers.JSONField(required=False, default=dict)
+    launcher = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=40,
+        help_text="How the step executes: inprocess, subprocess, accelerate, … "
+        "(default: the server's PREFLAB_DEFAULT_LAUNCHER). Training runs only.",
+    )
+    launcher_options = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='The launcher\'s options, e.g. {"num_processes": 2, "config": "zero2"}.',
+    )
 
 
 class TrainingRunSerializer(serializers.Serializer[Any]):
@@ -52,6 +65,8 @@ class TrainingRunSerializer(serializers.Serializer[Any]):
     reward_artifact_id = serializers.IntegerField(allow_null=True)
     compare_artifact_id = serializers.IntegerField(allow_null=True)
     prompt_count = serializers.SerializerMethodField()
+    launcher = serializers.CharField()
+    launcher_options = serializers.JSONField()
     output_artifact_id = serializers.IntegerField(allow_null=True)
     output_batch_id = serializers.IntegerField(allow_null=True)
     progress = serializers.FloatField()
