@@ -591,8 +591,9 @@ def test_a_ppo_run_trains_data_parallel_under_accelerate_on_two_cpu_processes(
     ranks = attempt_ranks(run, run.attempts)
     assert len({r["pid"] for r in ranks}) == 2  # really two processes
     fingerprints = [
-        json.loads((run_work_dir(run) / f"attempt-{run.attempts}" / "ppo" / f"rank-{i}.json")
-        .read_text())
+        json.loads(
+            (run_work_dir(run) / f"attempt-{run.attempts}" / "ppo" / f"rank-{i}.json").read_text()
+        )
         for i in (0, 1)
     ]
     for key in ("policy", "value", "kl_coef", "reward_mean", "reward_var", "step"):

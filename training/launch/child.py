@@ -265,7 +265,7 @@ def run_step(
             on_checkpoint=stop.is_set,
         )
         fingerprint = Path(os.environ.get(CHECKSUMS_ENV, "-")) / f"rank-{process_rank()}.json"
-        if fingerprint.is_file():
+        if fingerprint.is_file() and final is not None:
             final.checksum = json.loads(fingerprint.read_text())["policy"]
         return result
     if spec.kind == "grpo":

@@ -65,6 +65,7 @@ from training.ml.prompts import Prompt, load_prompts, stop_token_ids
 from training.ml.reward import PRECISION_CHECK, use_bf16
 from training.ml.scoring import floor_empty_responses
 from training.ml.tokenization import load_tokenizer
+from training.ml.trainer_save import refuse_sharded_lora, save_trained
 from training.ml.vllm_support import TRL_VLLM_MODES, trl_vllm_args, use_vllm, vllm_host
 
 METRICS_FILE = "preflab_metrics.json"
@@ -451,11 +452,7 @@ def _save(trainer: Any, policy: Path, out: Path, *, lora: bool) -> None:
     """The trained policy (adapters merged) and the original tokenizer into ``out``."""
     from transformers import AutoTokenizer
 
-    trained: Any = trainer.model
-    if lora:
-        trained = trained.merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    trained.save_pretrained(out)
+    save_trained(trainer, out, lora=lora)
     AutoTokenizer.from_pretrained(policy).save_pretrained(out)
 
 
@@ -629,6 +626,7 @@ def _train_online(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
+        refuse_sharded_lora(trainer, bool(config.lora_rank))
         resume = resume_point(checkpoint_dir)
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -752,6 +750,7 @@ def train_dpo(
             callbacks=callbacks or [],
             peft_config=lora_config(config.lora_rank, "CAUSAL_LM"),
         )
+        refuse_sharded_lora(trainer, bool(config.lora_rank))
         resume = resume_point(checkpoint_dir)
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)

@@ -31,6 +31,7 @@ from training.ml.preferences import is_ordered, ordered_rows
 from training.ml.reward_input import fit_length, training_ids
 from training.ml.scoring import score_rows
 from training.ml.tokenization import load_tokenizer
+from training.ml.trainer_save import refuse_sharded_lora, save_trained
 
 PRECISION_CHECK: Check = (lambda v: v in PRECISION_MODES, "must be auto, bf16 or fp32")
 
@@ -175,13 +176,10 @@ def train_reward_model(
             processing_class=tokenizer,
             callbacks=callbacks or [],
         )
+        refuse_sharded_lora(trainer, bool(config.lora_rank))
         resume = resume_point(checkpoint_dir)
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        out.mkdir(parents=True, exist_ok=True)
-        trained: Any = trainer.model
-        if config.lora_rank:  # merge the adapters: the artifact is a plain model again
-            trained = trained.merge_and_unload()
-        trained.save_pretrained(out)
+        trained = save_trained(trainer, out, lora=bool(config.lora_rank))
         tokenizer.save_pretrained(out)
         metrics: dict[str, Any] = {
             "train_loss": round(float(result.training_loss), 6),
