@@ -137,7 +137,15 @@ describe("RunsTab", () => {
     document.cookie = "csrftoken=tok";
     const { calls } = mockFetch(
       routes({
-        "GET /api/projects/3/training-runs/11/": { body: run(11, { kind: "reward", status: "failed", error: "CUDA out of memory" }) },
+        "GET /api/projects/3/training-runs/11/": {
+          body: run(11, {
+            kind: "reward",
+            status: "failed",
+            error: "CUDA out of memory",
+            launcher: "accelerate",
+            launcher_options: { num_processes: 2, config: "zero2" },
+          }),
+        },
         "GET /api/projects/3/training-runs/11/metrics/": { body: { results: [] } },
         [RUN]: { body: run(12) },
         [`GET ${METRICS}`]: { body: { results: [] } },
@@ -148,6 +156,7 @@ describe("RunsTab", () => {
     renderApp("/projects/3/ml?tab=runs&run=11");
 
     expect((await screen.findByTestId("run-error")).textContent).toBe("CUDA out of memory");
+    expect(screen.getByTestId("run-launcher").textContent).toBe("accelerate (num_processes 2, config zero2)");
     expect(screen.getByText("No metrics logged yet.")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Cancel run" })).toBeNull();
     const config = screen.getByText("Config").closest("details")!;
@@ -156,6 +165,7 @@ describe("RunsTab", () => {
 
     await u.click(screen.getByRole("link", { name: "Run #12" }));
     await u.click(await screen.findByRole("button", { name: "Cancel run" }));
+    expect(screen.getByTestId("run-launcher").textContent).toBe("inprocess");
     await waitFor(() => expect((screen.getByRole("button", { name: "Cancelling…" }) as HTMLButtonElement).disabled).toBe(true));
     const post = calls.find((c) => c.method === "POST")!;
     expect(post.path).toBe("/api/projects/3/training-runs/12/cancel/");

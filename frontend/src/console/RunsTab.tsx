@@ -5,7 +5,7 @@ import { useApiErrorHandler } from "../auth";
 import { formatPercent } from "../quality/format";
 import { consoleHref, isActiveStatus, LoadError, Loading, ObjectLink, StatusBadge, useSelection } from "./common";
 import { consoleApi } from "./consoleApi";
-import { formatDuration, formatMetric, formatWhen } from "./format";
+import { describeLauncher, formatDuration, formatMetric, formatWhen } from "./format";
 import { MetricChart } from "./MetricChart";
 import { metricSeries, pickMetricKeys } from "./metrics";
 import type { TrainingRun } from "./types";
@@ -155,6 +155,10 @@ export function RunDetail({ projectId, runId, onChange, pollIntervalMs = POLL_IN
         </p>
       )}
       <dl className="console-facts">
+        <div>
+          <dt>Launcher</dt>
+          <dd data-testid="run-launcher">{describeLauncher(run)}</dd>
+        </div>
         <div>
           <dt>Base model</dt>
           <dd>

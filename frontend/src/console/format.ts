@@ -109,3 +109,9 @@ export function fieldErrors(error: ApiError | null, unwrap: string[] = []): Reco
   }
   return result;
 }
+
+/** "accelerate (num_processes 2, config zero2)": the launcher and its options, if any. */
+export function describeLauncher(run: { launcher: string; launcher_options: Record<string, unknown> | null }): string {
+  const options = Object.entries(run.launcher_options ?? {}).map(([key, value]) => `${key} ${String(value)}`);
+  return options.length ? `${run.launcher} (${options.join(", ")})` : run.launcher;
+}

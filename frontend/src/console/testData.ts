@@ -117,6 +117,8 @@ export function run(id: number, extra: Partial<TrainingRun> = {}): TrainingRun {
     metrics: {},
     error: "",
     worker: "gpu-1",
+    launcher: "inprocess",
+    launcher_options: {},
     attempts: 1,
     cancel_requested: false,
     heartbeat_at: null,

@@ -99,6 +99,9 @@ export interface TrainingRun {
   metrics: Record<string, unknown>;
   error: string;
   worker: string;
+  /** How the step executes: inprocess, subprocess, accelerate, ray, openrlhf. */
+  launcher: string;
+  launcher_options: Record<string, unknown>;
   attempts: number;
   cancel_requested: boolean;
   heartbeat_at: string | null;
