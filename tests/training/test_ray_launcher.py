@@ -339,6 +339,38 @@ def test_cancel_stops_the_job_and_its_process(
     assert not (Path(spec.out) / "model.safetensors").exists()
 
 
+def test_a_new_attempt_stops_the_job_an_earlier_attempt_left_running(
+    cluster: Cluster, models: dict[str, Path], tmp_path: Path
+) -> None:
+    """A worker that died leaves its Ray job running (the job cannot see the worker): the
+    re-queued attempt's submission stops it before resuming from the run's checkpoints."""
+    config = {"total_episodes": 100_000, "batch_size": 8, "mini_batch_size": 8}
+    spec_path = ppo_spec(models, tmp_path, config)
+    spec = StepSpec.read(spec_path)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    ray = launcher(cluster, stop_grace_seconds=5)
+    orphan = ray.submit(ppo_cli(spec, config_file), spec=spec, env={}, kind="ppo")
+    deadline = time.monotonic() + 120
+    while not processes_naming(spec.out):
+        assert orphan.poll() is None, Path(spec.log_file).read_text()[-3000:]
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.5)
+    other_run = StepSpec.read(ppo_spec(models, tmp_path / "other", config))
+    # another run's job, running while the second attempt is submitted
+    bystander = ray.submit(
+        [sys.executable, "-c", "import time; time.sleep(20)"], spec=other_run, env={}, kind="ppo"
+    )
+    quick = tmp_path / "quick.json"
+    quick.write_text(json.dumps({"total_episodes": 8, "batch_size": 8, "mini_batch_size": 8}))
+    second = ray.submit(ppo_cli(spec, quick), spec=spec, env={}, kind="ppo")
+    assert orphan.status() == "STOPPED"  # stopped before the second was submitted
+    assert "left running by an earlier attempt" in Path(spec.log_file).read_text()
+    assert wait(second, 120) == 0, Path(spec.log_file).read_text()[-3000:]
+    assert wait(bystander, 90) == 0  # another run's job was left alone
+    assert bystander.status() == "SUCCEEDED"
+
+
 def test_a_failing_step_gives_its_exit_status_and_log_lines(
     cluster: Cluster, models: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -263,6 +263,7 @@ class RayJobLauncher:
             resources["entrypoint_memory"] = self.options.entrypoint_memory
         log_file = Path(spec.log_file)
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.stop_earlier_attempts(client, spec, log_file)
         command = entrypoint(argv, self.options.python)
         with log_file.open("a") as out:
             out.write(f"[ray] submitting {submission_id}: {command}\n")
@@ -270,10 +271,32 @@ class RayJobLauncher:
             entrypoint=command,
             submission_id=submission_id,
             runtime_env=runtime_env(env, self.options),
-            metadata={"preflab_kind": kind, "preflab_out": spec.out},
+            metadata={
+                "preflab_kind": kind,
+                "preflab_out": spec.out,
+                "preflab_checkpoints": spec.checkpoint_dir,
+            },
             **resources,
         )
         return RayJob(client, submission_id, log_file)
+
+    def stop_earlier_attempts(self, client: Any, spec: StepSpec, log_file: Path) -> None:
+        """Stop the jobs an earlier attempt of the same run left running (its worker died,
+        and a job on the cluster does not notice that), before this attempt resumes from the
+        run's checkpoints: the run's jobs are those whose metadata names its checkpoint
+        folder."""
+        for info in client.list_jobs():
+            metadata = getattr(info, "metadata", None) or {}
+            status = str(getattr(info.status, "value", info.status))
+            job_id = getattr(info, "submission_id", None)
+            if (
+                job_id
+                and metadata.get("preflab_checkpoints") == spec.checkpoint_dir
+                and status not in TERMINAL
+            ):
+                with log_file.open("a") as out:
+                    out.write(f"[ray] stopping {job_id}, left running by an earlier attempt\n")
+                RayJob(client, job_id, log_file).terminate(self.options.stop_grace_seconds)
 
     def launch(self, spec_path: Path, *, env: dict[str, str]) -> RayJob:
         spec = StepSpec.read(spec_path)
