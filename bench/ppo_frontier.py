@@ -239,6 +239,22 @@ def summarize(results: list[dict[str, Any]], tasks: list[str]) -> list[str]:
                 )
         start_words = statistics.fmean(r["words_start"] for r in runs)
         lines.append(f"  starting policy: {start_words:.1f} words a response")
+        ours = [r for r in runs if r["kind"] == "ours"]
+        if ours:
+            inside = sum(abs(r["kl"] - r["value"]) <= KL_BAND * r["value"] for r in ours)
+            gaps = [
+                statistics.fmean(r["gold_win_rate"] for r in rs) - edge
+                for rs in group("ours").values()
+                if (edge := frontier_at(frontier, statistics.fmean(r["kl"] for r in rs)))
+                is not None
+            ]
+            gap = f"{min(gaps):+.3f} … {max(gaps):+.3f}" if gaps else "-"
+            lines.append(
+                f"  ours: final KL within ±20 % of target in {inside}/{len(ours)} runs; "
+                f"gold win − fixed-β frontier at the same KL (seed means): {gap} "
+                f"(one win rate on {EVAL_PROMPTS} samples has a standard error of at most "
+                f"{(0.25 / EVAL_PROMPTS) ** 0.5:.3f})"
+            )
     return lines
 
 
