@@ -602,3 +602,29 @@ def test_a_ppo_run_trains_data_parallel_under_accelerate_on_two_cpu_processes(
     registered = AutoModelForCausalLM.from_pretrained(artifact_dir(artifact))
     assert state_digest(registered) == fingerprints[0]["policy"]
     assert not process_alive(launched_pid(run))
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["grpo", "rloo"])
+def test_grpo_and_rloo_runs_train_under_the_subprocess_launcher(
+    kind: str, make_user: Any, gpu_worker: Any, model_files: dict[str, Path]
+) -> None:
+    from training.policy_runs import create_policy_run
+
+    project, engineer = project_with_prompts(make_user)
+    run = create_policy_run(
+        project=project,
+        kind=kind,
+        base_artifact_id=register(model_files["policy"], "policy").id,
+        reward_artifact_id=register(model_files["reward"], "reward").id,
+        config={"total_episodes": 16, "batch_size": 8, "num_generations": 4, "max_new_tokens": 8},
+        user=engineer,
+        launcher="subprocess",
+    )
+    finished(run, timeout=180)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, step_log(run)[-3000:])
+    assert RunMetric.objects.filter(run=run).exists()
+    assert run.output_artifact is not None and run.output_artifact.kind == "policy"
+    assert run.metrics["algorithm"] == kind

@@ -268,27 +268,18 @@ def run_step(
         if fingerprint.is_file() and final is not None:
             final.checksum = json.loads(fingerprint.read_text())["policy"]
         return result
-    if spec.kind == "grpo":
+    if spec.kind in ("grpo", "rloo"):
         from training.ml import policy_trl
 
-        return policy_trl.train_grpo(
+        grpo = spec.kind == "grpo"
+        parse = policy_trl.parse_grpo_config if grpo else policy_trl.parse_rloo_config
+        train = policy_trl.train_grpo if grpo else policy_trl.train_rloo
+        return train(
             policy=Path(spec.base),
             reward=Path(spec.reward),
             prompts_file=Path(spec.prompts_file),
             out=out,
-            config=policy_trl.parse_grpo_config(spec.config),
-            callbacks=[trainer_callback(metrics, stop, final)],
-            checkpoint_dir=checkpoints,
-        )
-    if spec.kind == "rloo":
-        from training.ml import policy_trl
-
-        return policy_trl.train_rloo(
-            policy=Path(spec.base),
-            reward=Path(spec.reward),
-            prompts_file=Path(spec.prompts_file),
-            out=out,
-            config=policy_trl.parse_rloo_config(spec.config),
+            config=parse(spec.config),  # type: ignore[arg-type]
             callbacks=[trainer_callback(metrics, stop, final)],
             checkpoint_dir=checkpoints,
         )
