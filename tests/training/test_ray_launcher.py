@@ -30,6 +30,8 @@ import psutil
 import pytest
 
 from tests.training import openrlhf_flags
+from tests.training.test_launchers import _artifacts, gpu_worker
+from tests.training.test_policy_runs import model_files
 from training.launch.base import StepSpec, get_launcher
 from training.launch.openrlhf import (
     OPENRLHF_COMMIT,
@@ -52,6 +54,7 @@ from training.launch.ray_jobs import (
 )
 
 pytestmark = pytest.mark.slow
+__all__ = ["_artifacts", "gpu_worker", "model_files"]  # fixtures of the worker test
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = Path(__file__).with_name("openrlhf_stand_in.py")
@@ -608,3 +611,38 @@ def test_openrlhf_plan_runs_as_a_ray_job_with_a_stand_in_trainer(
     plan = json.loads((spec_path.parent / "openrlhf.json").read_text())
     assert plan["trainer"][:2] == [sys.executable, str(STAND_IN)]
     assert not processes_naming(str(models["reward"]))  # the reward server is gone
+
+
+# --- through a worker: a run with launcher "ray" ---------------------------------------------
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_ppo_run_with_the_ray_launcher_runs_through_a_worker(
+    cluster: Cluster, make_user: Any, gpu_worker: Any, model_files: dict[str, Path]
+) -> None:
+    """The whole path: the worker writes the spec, submits the child entry point as a Ray job
+    (the training package shipped as py_modules), tails its metrics into the run and
+    registers the policy the job saved."""
+    from tests.training.test_launchers import finished, step_log
+    from tests.training.test_policy_runs import project_with_prompts, register
+    from training.models import RunMetric, RunStatus
+    from training.policy_runs import create_policy_run
+
+    project, engineer = project_with_prompts(make_user)
+    run = create_policy_run(
+        project=project,
+        kind="ppo",
+        base_artifact_id=register(model_files["policy"], "policy").id,
+        reward_artifact_id=register(model_files["reward"], "reward").id,
+        config={"total_episodes": 16, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 8},
+        user=engineer,
+        launcher="ray",
+        launcher_options={"address": cluster.address, "python": sys.executable},
+    )
+    finished(run, timeout=240)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, step_log(run)[-3000:])
+    assert "ray job preflab-ppo-" in run.log_tail
+    assert list(RunMetric.objects.filter(run=run).values_list("step", flat=True)) == [1, 2]
+    assert run.output_artifact is not None and run.output_artifact.kind == "policy"
+    assert "[ray] submitting" in step_log(run)
