@@ -83,7 +83,7 @@ def create_policy_run(
             project, reward_artifact_id, field="reward_artifact", kinds=[ArtifactKind.REWARD]
         )
         fields["prompt_ids"] = run_prompts(project, prompt_ids)
-    fields.update(launch_settings(launcher, launcher_options))
+    fields.update(launch_settings(launcher, launcher_options, kind=kind))
     run = TrainingRun.objects.create(
         project=project,
         kind=kind,

@@ -72,7 +72,7 @@ def create_reward_run(
         base_artifact_id=base_artifact_id,
         config=config,
     )
-    launch = launch_settings(launcher, launcher_options)
+    launch = launch_settings(launcher, launcher_options, kind=RunKind.REWARD)
     run = TrainingRun.objects.create(
         **launch,
         project=project,

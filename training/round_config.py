@@ -127,14 +127,16 @@ def set_round_defaults(
     return defaults
 
 
-def _split_launch(section: str, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split_launch(
+    section: str, raw: dict[str, Any], kind: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A step's section without its ``launcher`` / ``launcher_options``, and those (checked
     as a run's; empty when the section names none: the server's default then applies)."""
     config = {k: v for k, v in raw.items() if k not in LAUNCH_OPTIONS}
     if not any(k in raw for k in LAUNCH_OPTIONS):
         return config, {}
     try:
-        launch = launch_settings(raw.get("launcher"), raw.get("launcher_options"))
+        launch = launch_settings(raw.get("launcher"), raw.get("launcher_options"), kind=kind)
     except InvalidRunConfig as exc:
         raise InvalidRunConfig(
             f"{section}: {exc.message}", extra={"fields": {section: exc.extra.get("fields")}}
@@ -170,8 +172,8 @@ def _validated(project: Project, config: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRunConfig(
             f"export: {exc.message}", extra={"fields": {"export": exc.extra}}
         ) from None
-    reward_config, reward_launch = _split_launch("reward", config["reward"])
-    policy_config, policy_launch = _split_launch("policy", config["policy"])
+    reward_config, reward_launch = _split_launch("reward", config["reward"], RunKind.REWARD)
+    policy_config, policy_launch = _split_launch("policy", config["policy"], algorithm)
     reward = asdict(parsed_config(parse_reward_config, reward_config)) | reward_launch
     policy = asdict(parsed_config(PARSERS[algorithm], policy_config)) | policy_launch
     generation = config["generation"]

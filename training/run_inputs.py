@@ -104,9 +104,10 @@ def run_prompts(project: Project, prompt_ids: Any) -> list[int]:
     return wanted
 
 
-def launch_settings(launcher: Any, options: Any) -> dict[str, Any]:
+def launch_settings(launcher: Any, options: Any, *, kind: str) -> dict[str, Any]:
     """The run's ``launcher`` and ``launcher_options`` fields, checked: a registered launcher
-    (``PREFLAB_DEFAULT_LAUNCHER`` when None) and options that launcher accepts."""
+    (``PREFLAB_DEFAULT_LAUNCHER`` when None) that runs steps of ``kind``, and options that
+    launcher accepts."""
     from django.conf import settings
 
     from training.launch.base import get_launcher, launcher_names
@@ -132,9 +133,15 @@ def launch_settings(launcher: Any, options: Any) -> dict[str, Any]:
             )
         return {"launcher": name, "launcher_options": {}}
     try:
-        get_launcher(name, opts)
+        made = get_launcher(name, opts)
     except (ValueError, TypeError) as exc:
         raise InvalidRunConfig(
             f"launcher_options: {exc}", extra={"fields": {"launcher_options": str(exc)}}
         ) from None
+    kinds = getattr(made, "kinds", None)
+    if kinds is not None and kind not in kinds:
+        raise InvalidRunConfig(
+            f"The {name} launcher runs {', '.join(kinds)} steps only, not {kind}.",
+            extra={"fields": {"launcher": f"not for {kind} runs"}},
+        )
     return {"launcher": name, "launcher_options": opts}

@@ -201,7 +201,11 @@ def test_run_requests_with_a_bad_launcher_are_a_400_naming_it(
     url = f"/api/projects/{project.id}/training-runs/"
     body = {"dataset_export": export.id, "base_artifact": base.id, "config": REWARD}
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"launcher": "slurm"}, "launcher must be one of inprocess, accelerate, subprocess"),
+        ({"launcher": "slurm"}, "launcher must be one of inprocess, accelerate, openrlhf, ray"),
+        (
+            {"launcher": "openrlhf", "launcher_options": {"address": "http://127.0.0.1:8265"}},
+            "The openrlhf launcher runs ppo steps only, not reward.",
+        ),
         ({"launcher": "accelerate", "launcher_options": [2]}, "must be a JSON object"),
         ({"launcher": "accelerate", "launcher_options": {"config": "zero9"}}, "config must be"),
         ({"launcher": "inprocess", "launcher_options": {"num_processes": 2}}, "takes no options"),

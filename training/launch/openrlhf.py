@@ -334,6 +334,7 @@ class OpenRLHFLauncher:
     """Submits a PPO step as OpenRLHF's Ray PPO (:class:`training.launch.base.Launcher`)."""
 
     name = "openrlhf"
+    kinds = ("ppo",)  # OpenRLHF's Ray PPO: refused for other runs when they are created
 
     def __init__(self, ray_options: RayOptions, options: OpenRLHFOptions) -> None:
         self.ray = RayJobLauncher(ray_options)
