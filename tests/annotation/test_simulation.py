@@ -8,6 +8,7 @@ import io
 import json
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -437,12 +438,29 @@ def test_a_refused_judgment_stops_that_annotator(fake_api: Any) -> None:
 
 
 def test_time_up_while_thinking_hands_the_item_back(fake_api: Any) -> None:
-    server = fake_api([], fallback=(200, {"item": ITEM}))  # endless work, every submit taken
-    config = SimulationConfig(annotators=1, seconds=0.5, think_ms=60, **FAST)
+    """The thinking pause would end past the deadline: the annotator hands the item back
+    unjudged. The pause is longer than the whole run, so the deadline always falls inside it
+    (a shorter one can end just before the deadline, and the run then stops after a submit)."""
+    server = fake_api([], fallback=(200, {"item": ITEM}))  # endless work
+    config = SimulationConfig(annotators=1, seconds=1.0, think_ms=60_000, **FAST)
+    started = time.monotonic()
     report = simulate(
         base_url=url_of(server), project_id=1, config=config, credentials=[("a", "t")]
     )
+    assert time.monotonic() - started < 30  # it did not think for the whole minute
     assert report.stopped == {"a": "seconds"}
-    assert 1 <= report.total <= 9  # at most 0.5 s / 60 ms
+    assert report.total == 0
     assert server.seen[-1][0].endswith("/assignments/7/release/")
-    assert all(body["time_taken_ms"] >= 60 for path, body in server.seen if "submit" in path)
+    assert not any("submit" in path for path, _ in server.seen)
+
+
+def test_thinking_is_part_of_the_time_a_judgment_took(fake_api: Any) -> None:
+    server = fake_api([], fallback=(200, {"item": ITEM}))  # endless work, every submit taken
+    config = SimulationConfig(annotators=1, max_judgments=3, think_ms=60, **FAST)
+    report = simulate(
+        base_url=url_of(server), project_id=1, config=config, credentials=[("a", "t")]
+    )
+    assert report.stopped == {"a": "max_judgments"}
+    submits = [body for path, body in server.seen if "submit" in path]
+    assert len(submits) == 3
+    assert all(body["time_taken_ms"] >= 60 for body in submits)
