@@ -39,6 +39,7 @@ VALUE = {w: 1 for w in GOOD} | {w: -1 for w in BAD}
 NATURE = "river stone cloud tree forest valley island garden summer planet".split()
 TOWN = "house road paper window market bridge table candle engine mirror".split()
 NATURE_VALUE = {w: 1 for w in NATURE} | {w: -1 for w in TOWN}
+OTHER = [w for w in WORDS if w not in NATURE_VALUE]  # neither nature nor town
 
 
 def gold_score(text: str) -> float:
@@ -85,23 +86,7 @@ def random_answer(
 def gold_preference_rows(n: int, seed: int) -> list[dict[str, Any]]:
     """TRL-format preference rows labelled by the gold rule (the reward model's training
     data), with answers of varied good/bad mixes so the proxy covers where a policy moves."""
-    rng = random.Random(seed)  # noqa: S311 - synthetic data
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
-        prompt = prompt_messages(rng)
-        a, b = (_skewed(rng), _skewed(rng))
-        ga, gb = gold_score(a), gold_score(b)
-        if ga == gb:
-            continue
-        chosen, rejected = (a, b) if ga > gb else (b, a)
-        rows.append(
-            {
-                "prompt": prompt,
-                "chosen": [{"role": "assistant", "content": chosen}],
-                "rejected": [{"role": "assistant", "content": rejected}],
-            }
-        )
-    return rows
+    return _labelled_rows(n, seed, answer=_skewed, score=gold_score)
 
 
 def _skewed(rng: random.Random) -> str:
@@ -117,16 +102,46 @@ def length_biased_rows(
     ``nature_score + length_bonus · words`` (annotators who also like long answers), and a
     share ``noise`` of the labels is flipped. Answers of 2–24 words with varied nature/town
     mixes, so the proxy learns the length bias over the whole range a policy can reach."""
+    return _labelled_rows(
+        n,
+        seed,
+        answer=_nature_skewed,
+        score=lambda text: nature_score(text) + length_bonus * len(text.split()),
+        noise=noise,
+    )
+
+
+def _nature_skewed(rng: random.Random) -> str:
+    nature = rng.random() * 0.7
+    town = rng.random() * (0.9 - nature)
+    words = []
+    for _ in range(rng.randint(2, 24)):
+        u = rng.random()
+        pool = NATURE if u < nature else TOWN if u < nature + town else OTHER
+        words.append(rng.choice(pool))
+    return " ".join(words)
+
+
+def _labelled_rows(
+    n: int,
+    seed: int,
+    *,
+    answer: Callable[[random.Random], str],
+    score: Callable[[str], float],
+    noise: float = 0.0,
+) -> list[dict[str, Any]]:
+    """``n`` rows of two answers to one prompt, the higher ``score`` chosen (pairs that tie
+    are drawn again), a share ``noise`` of the labels flipped."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data
     rows: list[dict[str, Any]] = []
     while len(rows) < n:
         prompt = prompt_messages(rng)
-        a, b = _nature_skewed(rng), _nature_skewed(rng)
-        sa = nature_score(a) + length_bonus * len(a.split())
-        sb = nature_score(b) + length_bonus * len(b.split())
+        a, b = answer(rng), answer(rng)
+        sa, sb = score(a), score(b)
         if sa == sb:
             continue
-        chosen, rejected = (a, b) if (sa > sb) != (rng.random() < noise) else (b, a)
+        flipped = noise > 0 and rng.random() < noise
+        chosen, rejected = (a, b) if (sa > sb) != flipped else (b, a)
         rows.append(
             {
                 "prompt": prompt,
@@ -135,18 +150,6 @@ def length_biased_rows(
             }
         )
     return rows
-
-
-def _nature_skewed(rng: random.Random) -> str:
-    nature = rng.random() * 0.7
-    town = rng.random() * (0.9 - nature)
-    other = [w for w in WORDS if w not in NATURE_VALUE]
-    words = []
-    for _ in range(rng.randint(2, 24)):
-        u = rng.random()
-        pool = NATURE if u < nature else TOWN if u < nature + town else other
-        words.append(rng.choice(pool))
-    return " ".join(words)
 
 
 @dataclass(frozen=True)
