@@ -116,3 +116,29 @@ def start_server(
             time.sleep(0.1)
     proc.terminate()
     raise RuntimeError("gunicorn did not start")
+
+
+def run_parallel(commands: list[tuple[str, list[str]]], *, jobs: int, logs: Path) -> list[str]:
+    """Run each named command as a child process, ``jobs`` at a time, its output in
+    ``logs/log-NAME.txt``; prints each one's exit as it ends. Returns the names that failed."""
+    import time
+
+    pending = list(commands)
+    running: list[tuple[subprocess.Popen[bytes], str]] = []
+    failed: list[str] = []
+    started = time.perf_counter()
+    while pending or running:
+        while pending and len(running) < jobs:
+            name, command = pending.pop(0)
+            with (logs / f"log-{name}.txt").open("wb") as log:
+                proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            running.append((proc, name))
+        time.sleep(1)
+        for proc, name in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, name))
+                elapsed = time.perf_counter() - started
+                print(f"[{elapsed:5.0f} s] {name}: exit {proc.returncode}", flush=True)
+                if proc.returncode:
+                    failed.append(name)
+    return failed

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import run_parallel  # noqa: E402
 
 ALGORITHMS = ("ppo", "rloo", "grpo")
 EVAL_PROMPTS = 512
@@ -262,31 +262,17 @@ def main() -> int:
         (args.out / f"result-{algorithm}-{seed}.json").write_text(json.dumps(result, indent=1))
         return 0
     build_task(task)
-    pending = [(a, s) for s in args.seeds for a in args.algorithms]
-    running: list[tuple[subprocess.Popen[bytes], str, int]] = []
-    failed = []
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            algorithm, seed = pending.pop(0)
-            command = [sys.executable, __file__, "--one", algorithm, str(seed)]
-            command += ["--episodes", str(args.episodes), "--out", str(args.out)]
-            command += ["--override", json.dumps(args.override)]
-            log = (args.out / f"log-{algorithm}-{seed}.txt").open("wb")
-            running.append(
-                (
-                    subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO),
-                    algorithm,
-                    seed,
-                )
-            )
-            print(f"started {algorithm} seed {seed}", flush=True)
-        time.sleep(2)
-        for proc, algorithm, seed in list(running):
-            if proc.poll() is not None:
-                running.remove((proc, algorithm, seed))
-                print(f"finished {algorithm} seed {seed} (exit {proc.returncode})", flush=True)
-                if proc.returncode:
-                    failed.append(f"{algorithm}-{seed}")
+    child = [sys.executable, __file__, "--episodes", str(args.episodes), "--out", str(args.out)]
+    child += ["--override", json.dumps(args.override)]
+    failed = run_parallel(
+        [
+            (f"{algorithm}-{seed}", [*child, "--one", algorithm, str(seed)])
+            for seed in args.seeds
+            for algorithm in args.algorithms
+        ],
+        jobs=args.jobs,
+        logs=args.out,
+    )
     results = [  # every algorithm's latest result for these seeds (runs of one can be redone)
         json.loads((args.out / f"result-{a}-{s}.json").read_text())
         for s in args.seeds

@@ -34,7 +34,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import run_parallel  # noqa: E402
 
 EVAL_PROMPTS = 512
 SHAPE = {"hidden": 128, "layers": 3, "heads": 4, "pretrain_steps": 400}
@@ -337,26 +337,18 @@ def main() -> int:
         p for p in plan if args.fresh or not (args.out / f"result-{run_name(*p)}.json").exists()
     ]
     print(f"{len(plan)} runs, {len(plan) - len(pending)} already measured", flush=True)
-    running: list[tuple[subprocess.Popen[bytes], str]] = []
-    failed: list[str] = []
-    started = time.perf_counter()
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            task, kind, value, seed = pending.pop(0)
-            name = run_name(task, kind, value, seed)
-            command = [sys.executable, __file__, "--one", task, kind, str(value), str(seed)]
-            command += ["--episodes", str(args.episodes), "--out", str(args.out)]
-            log = (args.out / f"log-{name}.txt").open("wb")
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-            running.append((proc, name))
-        time.sleep(1)
-        for proc, name in list(running):
-            if proc.poll() is not None:
-                running.remove((proc, name))
-                elapsed = time.perf_counter() - started
-                print(f"[{elapsed:5.0f} s] {name}: exit {proc.returncode}", flush=True)
-                if proc.returncode:
-                    failed.append(name)
+    child = [sys.executable, __file__, "--episodes", str(args.episodes), "--out", str(args.out)]
+    failed = run_parallel(
+        [
+            (
+                run_name(task, kind, value, seed),
+                [*child, "--one", task, kind, str(value), str(seed)],
+            )
+            for task, kind, value, seed in pending
+        ],
+        jobs=args.jobs,
+        logs=args.out,
+    )
     results = [
         json.loads((args.out / f"result-{run_name(*p)}.json").read_text())
         for p in plan
