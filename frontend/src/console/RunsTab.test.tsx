@@ -135,6 +135,9 @@ describe("RunsTab", () => {
 
   it("shows the error and config of a failed run, and cancels a running one", async () => {
     document.cookie = "csrftoken=tok";
+    // Like the server: once the cancel is posted, the run reads back as cancel-requested
+    // (the poll that the cancel restarts must not bring the old state back).
+    let cancelRequested = false;
     const { calls } = mockFetch(
       routes({
         "GET /api/projects/3/training-runs/11/": {
@@ -147,9 +150,12 @@ describe("RunsTab", () => {
           }),
         },
         "GET /api/projects/3/training-runs/11/metrics/": { body: { results: [] } },
-        [RUN]: { body: run(12) },
+        [RUN]: () => ({ body: run(12, { cancel_requested: cancelRequested }) }),
         [`GET ${METRICS}`]: { body: { results: [] } },
-        "POST /api/projects/3/training-runs/12/cancel/": { body: run(12, { cancel_requested: true }) },
+        "POST /api/projects/3/training-runs/12/cancel/": () => {
+          cancelRequested = true;
+          return { body: run(12, { cancel_requested: true }) };
+        },
       }),
     );
     const u = userEvent.setup();
@@ -169,6 +175,11 @@ describe("RunsTab", () => {
     await waitFor(() => expect((screen.getByRole("button", { name: "Cancelling…" }) as HTMLButtonElement).disabled).toBe(true));
     const post = calls.find((c) => c.method === "POST")!;
     expect(post.path).toBe("/api/projects/3/training-runs/12/cancel/");
+    // The cancel restarts the poll; the run it reads back keeps the button disabled.
+    // (the metrics request follows the run's, once the run read back has been applied)
+    await waitFor(() => expect(calls.slice(calls.indexOf(post)).some((c) => c.path.startsWith(METRICS))).toBe(true));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 20)));
+    expect((screen.getByRole("button", { name: "Cancelling…" }) as HTMLButtonElement).disabled).toBe(true);
     expect(post.headers["x-csrftoken"]).toBe("tok");
   });
 });
