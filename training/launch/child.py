@@ -338,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         (lambda: None) if rank == 0 else (lambda: shutil.rmtree(out, ignore_errors=True))
     )
     final = FinalWeights()
+    finished = False
     try:
         result = run_step(spec, out, metrics, stop, final)
+        finished = True
         if stop.is_set():
             print(f"[rank {rank}] stopped: {stop.reason}; no artifact", flush=True)
             return EXIT_STOPPED
@@ -350,15 +352,19 @@ def main(argv: list[str] | None = None) -> int:
         metrics.done(summary(result))
         return 0
     except StepStopped as exc:
+        finished = True  # every rank takes the same stop decision (it is broadcast)
         print(f"[rank {rank}] stopped: {exc}; no artifact", flush=True)
         return EXIT_STOPPED
     finally:
         metrics.close()
         cleanup()
-        from training.ml.distributed import shutdown
+        from training.ml import distributed
 
-        shutdown()  # a process group PPO opened (TRL's trainers leave theirs to accelerate)
+        # the process group PPO (or a trainer's accelerate) opened
+        distributed.shutdown(finished)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from training.ml.distributed import exit_code
+
+    exit_code(main())

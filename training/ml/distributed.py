@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
@@ -101,7 +103,7 @@ def init(device: str) -> World:
     """Join the launched processes into a process group (once; later calls return the same
     world): NCCL when ``device`` is a CUDA device (made this process's current one), gloo
     otherwise. One process: nothing is initialized."""
-    global _collective_device
+    global _collective_device, _joined
     if _initialized():
         return world()
     launched = launched_world()
@@ -121,15 +123,56 @@ def init(device: str) -> World:
     else:
         _collective_device = torch.device("cpu")
     torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    _joined = True
     joined = world()
     logger.info("process %d of %d (%s)", joined.rank, joined.size, "nccl" if cuda else "gloo")
     return joined
 
 
-def shutdown() -> None:
-    """Leave the process group (when one was initialized)."""
-    if _initialized():
-        torch.distributed.destroy_process_group()
+FINISH_BARRIER_S = 300
+"""How long a rank that finished waits at the closing barrier for the others."""
+
+_joined = False
+
+
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group (when one was initialized).
+
+    ``finished``: this rank ran to its end (not an exception): it first waits, for at most
+    :data:`FINISH_BARRIER_S`, until every rank has got here, so no rank closes its
+    connections while a peer is still in a collective (rank 0 saving the model while
+    rank 1 already tears down). A rank that failed leaves at once: its peers then fail
+    in their next collective instead of waiting for one that never comes."""
+    global _joined
+    if not _initialized():
+        return
+    _joined = True  # (also a group a trainer's accelerate opened)
+    if finished:
+        try:
+            if torch.distributed.get_backend() == "gloo":
+                torch.distributed.monitored_barrier(timeout=timedelta(seconds=FINISH_BARRIER_S))
+            else:
+                torch.distributed.barrier()
+        except RuntimeError as exc:  # a peer failed or left: leave anyway
+            logger.warning("closing barrier failed: %s", exc)
+    torch.distributed.destroy_process_group()
+
+
+def exit_code(code: int) -> NoReturn:
+    """End the process with ``code``. A process that joined a process group flushes its
+    output and ends with ``os._exit``, skipping the interpreter's finalization: gloo's
+    worker threads can still hold tensors then, and freeing one in a finalizing
+    interpreter aborts the process ("terminate called without an active exception",
+    SIGABRT) after all its work was done. Anything else ends with ``SystemExit``."""
+    if not _joined:
+        raise SystemExit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def barrier() -> None:

@@ -1274,6 +1274,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"step": step, "of": total, **shown}), flush=True)
         return False
 
+    finished = False
     try:
         result = train_ppo(
             policy=args.policy,
@@ -1284,10 +1285,11 @@ def main(argv: list[str] | None = None) -> int:
             on_step=report,
             checkpoint_dir=args.checkpoints,
         )
+        finished = True
     except ConfigError as exc:  # refused before training: the memory estimate
         parser.error(f"refused: {exc}")
     finally:
-        distributed.shutdown()
+        distributed.shutdown(finished)
     if main_process:
         summary = {k: v for k, v in result.items() if k != "history"}
         print(json.dumps({"config": asdict(config), "metrics": summary}, indent=2))
@@ -1295,4 +1297,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    distributed.exit_code(main())
