@@ -14,6 +14,7 @@ urlpatterns = [
     path(A + "submit/", api.SubmitView.as_view(), name="assignment-submit"),
     path(A + "skip/", api.SkipView.as_view(), name="assignment-skip"),
     path(A + "release/", api.ReleaseView.as_view(), name="assignment-release"),
+    path(A + "undo/", api.UndoView.as_view(), name="assignment-undo"),
     path(P + "imports/", api.ImportView.as_view(), name="project-import"),
     path(P + "quality/", api.QualityView.as_view(), name="project-quality"),
     path(P + "quality/recompute/", api.QualityRecomputeView.as_view(), name="quality-recompute"),

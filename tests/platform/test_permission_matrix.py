@@ -73,6 +73,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/submit/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/skip/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/release/", "post"): ANNOTATOR,
+    ("api/projects/<id:project_id>/assignments/<id:assignment_id>/undo/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/imports/", "post"): ADMIN,
     ("api/projects/<id:project_id>/quality/", "get"): ADMIN,
     ("api/projects/<id:project_id>/quality/recompute/", "post"): ADMIN,
