@@ -2,6 +2,7 @@ from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
 from annotation import api
+from annotation.api_annotators import AnnotatorPageView
 
 P = "projects/<id:project_id>/"
 A = P + "assignments/<id:assignment_id>/"
@@ -31,4 +32,5 @@ urlpatterns = [
         api.ExclusionRevokeView.as_view(),
         name="exclusion-revoke",
     ),
+    path(P + "annotators/<id:user_id>/", AnnotatorPageView.as_view(), name="project-annotator"),
 ]
