@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import fields as drf_fields
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -22,7 +23,7 @@ from annotation.export_options import InvalidExportOptions, parse_export_options
 from annotation.importing import ImportOptions, Pairing, import_comparisons
 from annotation.models import Comparison, DatasetExport, Project
 from annotation.permissions import IsProjectAdmin, IsProjectAdminOrMLEngineer, IsProjectAnnotator
-from annotation.presenters import own_judgment, queue_item
+from annotation.presenters import display_choice, own_judgment, queue_item
 from annotation.selectors import (
     annotator_progress,
     exclusions_of,
@@ -43,11 +44,13 @@ from annotation.serializers import (
     ProgressSerializer,
     ProjectSerializer,
     QualityViewSerializer,
+    QueueItemSerializer,
     RevokeRequestSerializer,
     SkipSerializer,
     SubmitSerializer,
     TaskEnqueuedSerializer,
 )
+from annotation.undo import undo_judgment
 from preflab.errors import DomainError, NotFoundError
 
 
@@ -310,3 +313,46 @@ class ExportFileView(APIView):
         response = FileResponse(path.open("rb"), as_attachment=True, filename=name)
         response["X-Content-SHA256"] = export.files[name]["sha256"]  # type: ignore[union-attr]
         return response
+
+
+class UndoView(APIView):
+    """Undo the caller's latest judgment (within the undo window, while its comparison has
+    fewer than k judgments): the lease is live again and the page shows the item again with
+    the undone answer as a draft. Someone else's lease is not found (404)."""
+
+    permission_classes = [IsProjectAnnotator]
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "UndoResponse",
+            {
+                "item": QueueItemSerializer(),
+                "draft": inline_serializer(
+                    "UndoDraft",
+                    {
+                        "choice": drf_fields.CharField(),
+                        "strength": drf_fields.IntegerField(allow_null=True),
+                        "rationale": drf_fields.CharField(allow_blank=True),
+                    },
+                ),
+                "revision_id": drf_fields.IntegerField(),
+            },
+        ),
+    )
+    def post(self, request: Request, project_id: int, assignment_id: int) -> Response:
+        result = undo_judgment(
+            project_id=project_id, assignment_id=assignment_id, user=request.user
+        )
+        revision = result.revision
+        return Response(
+            {
+                "item": queue_item(result.lease),
+                "draft": {
+                    "choice": display_choice(revision.choice, revision.swapped),
+                    "strength": revision.strength,
+                    "rationale": revision.rationale,
+                },
+                "revision_id": revision.pk,
+            }
+        )

@@ -463,3 +463,51 @@ class DatasetExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.project_id} ({self.status})"
+
+
+class JudgmentRevision(models.Model):
+    """An undone judgment, kept as it was: the annotator took it back within the undo window
+    (:mod:`annotation.undo`) and the lease it answered became live again.
+
+    The judgment row itself is removed in the same transaction (``Judgment`` stays one current
+    row per assignment, which is all that quality, consensus and exports read); this row is
+    its trace. ``resubmitted_judgment_id`` is the judgment that replaced it, once the annotator
+    judged the item again.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="revisions")
+    comparison = models.ForeignKey(Comparison, on_delete=models.PROTECT, related_name="+")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    judgment_id_was = models.BigIntegerField(help_text="Id of the judgment row that was undone.")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    rationale = models.TextField(blank=True, default="")
+    time_taken_ms = models.PositiveIntegerField(null=True, blank=True)
+    swapped = models.BooleanField()
+    judged_at = models.DateTimeField(help_text="When the undone judgment was submitted.")
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    undone_at = models.DateTimeField()
+    resubmitted_judgment_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Id of the judgment that replaced it (a plain id: that one may be undone too, "
+        "and then is the next revision's judgment_id_was).",
+    )
+
+    class Meta:
+        ordering = ["-undone_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment"],
+                condition=Q(resubmitted_judgment_id__isnull=True),
+                name="revision_one_open_per_assignment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"revision of judgment {self.judgment_id_was}"

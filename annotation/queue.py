@@ -7,6 +7,16 @@ Invariants, under any concurrency (DESIGN.md, "The queue"):
 - no accepted judgment is lost — a submit is one transaction, retried submits return the
   judgment already stored.
 
+Undo (:mod:`annotation.undo`) keeps them: within the undo window, and only while the
+comparison has fewer than k judgments, the annotator's latest judgment becomes a
+``JudgmentRevision`` and its lease is live again — in one transaction, with the comparison
+row locked, the judgment counter moves down and the lease counter up by one (their sum, the
+slots taken, never changes, so an undo cannot make room for a k+1-th vote). The lease stays
+the same (comparison, annotator) pair, and the next submit on it links the new judgment to
+the revision. Only the current judgment is a ``Judgment`` row, so quality, consensus and
+exports never see an undone one. The undo also keeps ``MAX_LIVE_LEASES``: it releases the
+annotator's newest other live lease (the page's prefetch) when the reopened one would exceed it.
+
 On PostgreSQL the pick is ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent annotators take
 different rows without waiting; on SQLite writes are serialized by IMMEDIATE transactions.
 Per annotator, ``next`` holds a lock on the membership row, so a double click cannot lease
@@ -33,6 +43,7 @@ from annotation.models import (
     AssignmentStatus,
     Choice,
     Comparison,
+    JudgmentRevision,
     Project,
     RationaleMode,
 )
@@ -386,6 +397,8 @@ def submit_judgment(
     )
     assert inserted is not None
     sql.execute(sql.CLOSE_LEASE, [sql.db_datetime(now), lease_id])
+    if row[14] is not None:  # judged again after an undo: link the revision to its successor
+        sql.execute(sql.LINK_REVISION, [inserted[0], row[14]])
     judgment = StoredJudgment(
         inserted[0],
         lease_id,
@@ -430,4 +443,10 @@ def release_assignment(*, project_id: int, assignment_id: int, user: Any) -> Non
     if assignment.status != AssignmentStatus.ACTIVE:
         raise LeaseClosed(f"This lease is {assignment.status}; there is nothing to release.")
     _release_slots(Counter({assignment.comparison_id: 1}))
+    if JudgmentRevision.objects.filter(assignment=assignment).exists():
+        # an undone judgment's lease keeps its row (the revision records it): it expires
+        assignment.status = AssignmentStatus.EXPIRED
+        assignment.closed_at = timezone.now()
+        assignment.save(update_fields=["status", "closed_at"])
+        return
     assignment.delete()

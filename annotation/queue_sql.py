@@ -20,6 +20,7 @@ from annotation.models import (
     Assignment,
     Comparison,
     Judgment,
+    JudgmentRevision,
     Project,
     ProjectMembership,
     Prompt,
@@ -30,6 +31,7 @@ T_ASSIGNMENT = Assignment._meta.db_table
 T_EXCLUSION = AnnotatorExclusion._meta.db_table
 T_COMPARISON = Comparison._meta.db_table
 T_JUDGMENT = Judgment._meta.db_table
+T_REVISION = JudgmentRevision._meta.db_table
 T_MEMBERSHIP = ProjectMembership._meta.db_table
 T_PROJECT = Project._meta.db_table
 T_PROMPT = Prompt._meta.db_table
@@ -198,7 +200,10 @@ OWN_LEASE_FOR_UPDATE = (
     "SELECT a.id, a.status, a.swapped, a.comparison_id, a.expires_at, "
     f"{SCHEME_COLUMNS}, j.id, "
     f"EXISTS (SELECT 1 FROM {T_EXCLUSION} e WHERE e.project_id = a.project_id "
-    "AND e.annotator_id = a.annotator_id AND e.revoked_at IS NULL) "
+    "AND e.annotator_id = a.annotator_id AND e.revoked_at IS NULL), "
+    # an undone judgment of this lease waiting for its replacement (annotation.undo)
+    f"(SELECT r.id FROM {T_REVISION} r WHERE r.assignment_id = a.id "
+    "AND r.resubmitted_judgment_id IS NULL) "
     f"FROM {T_ASSIGNMENT} a JOIN {T_PROJECT} p ON p.id = a.project_id "
     f"JOIN {T_MEMBERSHIP} m ON m.project_id = a.project_id AND m.user_id = a.annotator_id "
     "AND m.role = 'annotator' "
@@ -230,3 +235,6 @@ JUDGMENT_BY_ID = (
 )
 
 JUDGMENT_ID_OF_LEASE = f"SELECT id FROM {T_JUDGMENT} WHERE assignment_id = %s"
+
+# The resubmission after an undo: the new judgment replaces the open revision.
+LINK_REVISION = f"UPDATE {T_REVISION} SET resubmitted_judgment_id = %s WHERE id = %s"

@@ -2,6 +2,7 @@ from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
 from annotation import api
+from annotation.api_annotators import AnnotatorPageView
 
 P = "projects/<id:project_id>/"
 A = P + "assignments/<id:assignment_id>/"
@@ -14,6 +15,7 @@ urlpatterns = [
     path(A + "submit/", api.SubmitView.as_view(), name="assignment-submit"),
     path(A + "skip/", api.SkipView.as_view(), name="assignment-skip"),
     path(A + "release/", api.ReleaseView.as_view(), name="assignment-release"),
+    path(A + "undo/", api.UndoView.as_view(), name="assignment-undo"),
     path(P + "imports/", api.ImportView.as_view(), name="project-import"),
     path(P + "quality/", api.QualityView.as_view(), name="project-quality"),
     path(P + "quality/recompute/", api.QualityRecomputeView.as_view(), name="quality-recompute"),
@@ -30,4 +32,5 @@ urlpatterns = [
         api.ExclusionRevokeView.as_view(),
         name="exclusion-revoke",
     ),
+    path(P + "annotators/<id:user_id>/", AnnotatorPageView.as_view(), name="project-annotator"),
 ]

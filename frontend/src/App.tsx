@@ -1,5 +1,6 @@
 import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-router-dom";
 import { AnnotatePage } from "./annotate/AnnotatePage";
+import { AnnotatorPage } from "./annotators/AnnotatorPage";
 import { AuthProvider, useAuth } from "./auth";
 import { TopBar } from "./components/TopBar";
 import { MlConsolePage } from "./console/MlConsolePage";
@@ -76,6 +77,15 @@ function MlConsoleRoute() {
   return <MlConsolePage key={id} projectId={id} />;
 }
 
+/** One annotator's page for the project's admins, fresh per project and user id. */
+function AnnotatorRoute() {
+  const { projectId, userId } = useParams();
+  const id = Number(projectId);
+  const user = Number(userId);
+  if (!Number.isInteger(id) || id <= 0 || !Number.isInteger(user) || user <= 0) return <NotFoundPage />;
+  return <AnnotatorPage key={`${id}-${user}`} projectId={id} userId={user} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -87,6 +97,7 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/annotate" element={<AnnotateRoute />} />
         <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
         <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
+        <Route path="/projects/:projectId/annotators/:userId" element={<AnnotatorRoute />} />
         <Route path="/account/tokens" element={<TokensPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>

@@ -456,6 +456,8 @@ STATE_REFUSALS = {
     ("post", "/api/projects/{project_id}/training-runs/{run_id}/cancel/"): (409,),
     ("get", "/api/projects/{project_id}/exports/{export_id}/files/{name}"): (404,),
     ("post", "/api/projects/{project_id}/queue/next/"): (204, 404),
+    # the World's lease is live, not judged: nothing to undo
+    ("post", "/api/projects/{project_id}/assignments/{assignment_id}/undo/"): (409,),
 }
 
 

@@ -73,12 +73,14 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/submit/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/skip/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/assignments/<id:assignment_id>/release/", "post"): ANNOTATOR,
+    ("api/projects/<id:project_id>/assignments/<id:assignment_id>/undo/", "post"): ANNOTATOR,
     ("api/projects/<id:project_id>/imports/", "post"): ADMIN,
     ("api/projects/<id:project_id>/quality/", "get"): ADMIN,
     ("api/projects/<id:project_id>/quality/recompute/", "post"): ADMIN,
     ("api/projects/<id:project_id>/exclusions/", "get"): ADMIN,
     ("api/projects/<id:project_id>/exclusions/", "post"): ADMIN,
     ("api/projects/<id:project_id>/exclusions/<id:exclusion_id>/revoke/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/annotators/<id:user_id>/", "get"): ADMIN,
     ("api/projects/<id:project_id>/exports/", "get"): ADMIN_OR_ML,
     ("api/projects/<id:project_id>/exports/", "post"): ADMIN_OR_ML,
     ("api/projects/<id:project_id>/exports/<id:export_id>/", "get"): ADMIN_OR_ML,
@@ -225,6 +227,7 @@ class World:
             "round_id": r.id,
             "task_id": uuid.uuid4(),
             "token_id": issue_token(user=self.users["superuser"]).token.pk,
+            "user_id": judge.id,
         }
 
 

@@ -5,6 +5,7 @@ import { useAuth } from "../auth";
 import { useProject } from "../useProject";
 import { ComparisonItem } from "./ComparisonItem";
 import { ProgressBars } from "./ProgressBars";
+import { UndoButton } from "./UndoButton";
 import { useProgress } from "./useProgress";
 import { useQueue, type Notice, type SaveStatus } from "./useQueue";
 
@@ -165,7 +166,10 @@ export function AnnotatePage({ projectId }: { projectId: number }) {
           <h1>{project ? project.name : "Annotate"}</h1>
           {progress ? <ProgressBars progress={progress} /> : <p className="progress muted">{"\u00a0"}</p>}
         </div>
-        <SaveIndicator status={state.save} />
+        <div className="annotate-header-actions">
+          <UndoButton state={state} onUndo={() => void session.undo()} />
+          <SaveIndicator status={state.save} />
+        </div>
       </header>
       {project?.instructions && <InstructionsPanel instructions={project.instructions} />}
       <Notices notices={state.notices} onDismiss={(id) => session.dismissNotice(id)} />

@@ -15,9 +15,12 @@
 //   again, and the next session for the project sends them before asking for an item.
 // - The draft answer of each item is kept in sessionStorage until it is submitted, skipped
 //   or released (see storage.ts), so a reload shows the choice already made.
+// - Undo: for UNDO_WINDOW_MS after a submit lands (and while nothing else is being sent),
+//   the latest judgment can be taken back; the server turns it into a revision and hands
+//   the lease back, and the item is shown again with the undone answer as its draft.
 
 import { useEffect, useState, useSyncExternalStore } from "react";
-import { api, ApiError, type QueueItem, type SubmitBody } from "../api";
+import { api, ApiError, request, type QueueItem, type SubmitBody } from "../api";
 import { useApiErrorHandler, useAuth } from "../auth";
 import type { Answer } from "./answer";
 import { clearDraft, loadPending, savePending } from "./storage";
@@ -51,6 +54,20 @@ export interface QueueState {
   completed: number;
   /** A submit/skip was refused because the session ended; it is kept until the next login. */
   signedOut: boolean;
+  /** The latest judgment the server accepted, undoable until `until` (clock ms). */
+  undoable: { assignmentId: number; until: number } | null;
+  /** An undo request is in flight. */
+  undoing: boolean;
+}
+
+/** The server's default undo window (PREFLAB_UNDO_WINDOW_SECONDS); it has the last word. */
+export const UNDO_WINDOW_MS = 120_000;
+
+/** POST …/undo/: the lease live again and the undone answer (in display terms). */
+export interface UndoResponse {
+  item: QueueItem;
+  draft: Answer;
+  revision_id: number;
 }
 
 type Op =
@@ -122,6 +139,8 @@ export class QueueSession {
     notices: [],
     completed: 0,
     signedOut: false,
+    undoable: null,
+    undoing: false,
   };
   private readonly listeners = new Set<() => void>();
   private prefetched: QueueItem | null = null;
@@ -194,6 +213,41 @@ export class QueueSession {
     if (this.state.phase !== "error" && this.state.phase !== "empty") return;
     this.set({ phase: "loading", error: null });
     this.pump();
+  }
+
+  /** Takes back the latest judgment and shows its item again (the current one waits). */
+  async undo(): Promise<boolean> {
+    const target = this.state.undoable;
+    if (!target || this.state.undoing || this.ops.length > 0 || this.now() >= target.until) return false;
+    this.set({ undoing: true });
+    let result: UndoResponse;
+    try {
+      result = await request<UndoResponse>(
+        `/api/projects/${this.projectId}/assignments/${target.assignmentId}/undo/`,
+        { method: "POST" },
+      );
+    } catch (err) {
+      const apiErr = this.onError(err);
+      // refused for good (window passed, comparison complete, …): the button goes away
+      this.set({ undoing: false, undoable: isRetryable(apiErr) ? target : null });
+      this.notify("error", `Could not undo: ${apiErr.message}`);
+      return false;
+    }
+    const current = this.state.current;
+    // The server keeps two leases: the undone one and the item shown until now (a prefetch
+    // beyond that was released there).
+    if (this.prefetched) clearDraft(this.prefetched.assignment_id);
+    this.prefetched = current ? current.item : null;
+    this.set({
+      current: this.show(result.item, result.draft),
+      phase: "ready",
+      error: null,
+      undoable: null,
+      undoing: false,
+      completed: this.state.completed + 1,
+    });
+    this.pump();
+    return true;
   }
 
   dismissNotice(id: number): void {
@@ -285,7 +339,7 @@ export class QueueSession {
         }
         this.ops.shift();
         if (error) this.fail(op, error);
-        else this.set({ completed: this.state.completed + 1 });
+        else this.set({ completed: this.state.completed + 1, undoable: this.undoableAfter(op) });
         this.set({ pending: this.ops.length, save: this.ops.length > 0 ? "saving" : error ? "failed" : "saved" });
       }
     } finally {
@@ -311,6 +365,11 @@ export class QueueSession {
         this.set({ save: "saving" });
       }
     }
+  }
+
+  private undoableAfter(op: Op): QueueState["undoable"] {
+    if (op.kind !== "submit") return this.state.undoable;
+    return { assignmentId: op.entry.item.assignment_id, until: this.now() + UNDO_WINDOW_MS };
   }
 
   private fail(op: Op, err: ApiError): void {

@@ -1,5 +1,6 @@
 import { Fragment, useId, useState, type FormEvent, type ReactNode } from "react";
 import { ApiError, type AnnotatorQuality, type Exclusion, type QualityThresholds } from "../api";
+import { AnnotatorLink } from "../annotators/AnnotatorLink";
 import { flagLabel, formatCount, formatPValue, formatPercent, formatSeconds } from "./format";
 
 export type SortKey =
@@ -228,7 +229,7 @@ export function AnnotatorTable({ annotators, exclusions, onExclude, onRestore }:
                 <Fragment key={row.annotator_id}>
                   <tr className={className || undefined} data-annotator-id={row.annotator_id}>
                     <th scope="row">
-                      {row.username}
+                      <AnnotatorLink annotatorId={row.annotator_id}>{row.username}</AnnotatorLink>
                       {excluded && <span className="badge badge-excluded">Excluded</span>}
                     </th>
                     {COLUMNS.map((column) => (
