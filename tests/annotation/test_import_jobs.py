@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def jsonl_bytes(*records: Any) -> bytes:
     return b"".join(
         (r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in records
     )
+
+
+def body_of(response: Any) -> bytes:
+    """The whole body of a streamed download."""
+    return b"".join(response.streaming_content)
 
 
 def url(project: Project, rest: str = "") -> str:
@@ -112,7 +118,7 @@ def test_a_bad_line_imports_nothing_and_is_reported_with_its_line_number(
     download = admin_client.get(url(project, f"{job['id']}/bad-lines"))
     assert download.status_code == 200
     assert "attachment" in download["Content-Disposition"]
-    lines = [json.loads(x) for x in b"".join(download.streaming_content).splitlines()]
+    lines = [json.loads(x) for x in body_of(download).splitlines()]
     assert lines == [
         {"line": 2, "reason": job["bad_lines"][0]["message"], "raw": BAD_LINE.decode()}
     ]
@@ -133,7 +139,7 @@ def test_with_skip_bad_lines_the_good_lines_are_imported_and_every_bad_one_is_do
     assert download["Content-Disposition"] == (
         f'attachment; filename="import-{job["id"]}-bad-lines.csv"'
     )
-    table = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode())))
+    table = list(csv.reader(io.StringIO(body_of(download).decode())))
     assert table[0] == ["line", "reason", "raw"]
     assert [(int(r[0]), r[2]) for r in table[1:]] == [
         (2, BAD_LINE.decode()),
@@ -151,7 +157,7 @@ def test_more_bad_lines_than_the_preview_are_all_in_the_download(
     assert job["bad_line_count"] == 150
     assert len(job["bad_lines"]) == import_jobs.PREVIEW_BAD_LINES
     download = admin_client.get(url(project, f"{job['id']}/bad-lines"))
-    numbers = [json.loads(x)["line"] for x in b"".join(download.streaming_content).splitlines()]
+    numbers = [json.loads(x)["line"] for x in body_of(download).splitlines()]
     assert numbers == list(range(3, 153))
 
 
@@ -332,7 +338,7 @@ def test_a_running_job_whose_execution_is_alive_stays_running(
 ) -> None:
     job = queued_job(admin_client, project, jsonl_bytes(*pair_records(2)), settings)
     ImportJob.objects.filter(pk=job["id"]).update(
-        status=ImportJobStatus.RUNNING, heartbeat_at=timezone.now() - timezone.timedelta(days=1)
+        status=ImportJobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(days=1)
     )
     hold_job_lock(other_connection, job["id"])
     assert admin_client.get(url(project, f"{job['id']}/")).json()["status"] == "running"
@@ -350,7 +356,7 @@ def test_without_advisory_locks_a_stale_heartbeat_marks_the_job_failed(
     now = timezone.now()
     ImportJob.objects.filter(pk=fresh["id"]).update(status="running", heartbeat_at=now)
     ImportJob.objects.filter(pk=stale["id"]).update(
-        status="running", heartbeat_at=now - timezone.timedelta(seconds=61)
+        status="running", heartbeat_at=now - timedelta(seconds=61)
     )
     assert import_jobs.fail_lost_jobs(project_id=project.id) == 1
     assert ImportJob.objects.get(pk=fresh["id"]).status == "running"
