@@ -120,7 +120,7 @@ function UploadForm({ projectId, onJob }: { projectId: number; onJob(job: Import
 
   const uploading = sent !== null;
   return (
-    <form className="card import-form" onSubmit={onSubmit} aria-label="Upload an import file">
+    <form className="card import-form" onSubmit={onSubmit} aria-label="New import">
       <div
         className={`drop-zone${dragging ? " drop-zone-active" : ""}`}
         data-testid="drop-zone"
