@@ -164,7 +164,10 @@ class ImportJobBadLinesView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("as", str, enum=["jsonl", "csv"], required=False)],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request: Request, project_id: int, job_id: int) -> Any:
         kind = request.query_params.get("as", "jsonl")
