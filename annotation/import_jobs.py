@@ -215,15 +215,19 @@ def run_import_job(job_id: int) -> JobOutcome:
 
 def run_inline(job: ImportJob) -> ImportJob:
     """Run a job that nobody else knows of yet (just created, never queued) in this
-    process."""
-    _execute(job)
+    process. It holds the job's lock like a worker, so that a read meanwhile does not take
+    it for a job whose worker is gone."""
+    with _job_lock(job.pk):
+        _execute(job)
     job.refresh_from_db()
     return job
 
 
 def _execute(job: ImportJob) -> None:
     now = timezone.now()
-    ImportJob.objects.filter(pk=job.pk).update(
+    claimed = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportJobStatus.QUEUED, ImportJobStatus.RUNNING]
+    ).update(
         status=ImportJobStatus.RUNNING,
         attempts=job.attempts + 1,
         started_at=now,
@@ -232,6 +236,8 @@ def _execute(job: ImportJob) -> None:
         lines_read=0,
         error="",
     )
+    if not claimed:  # cancelled (or failed as lost) since it was read: nothing to do
+        return
     folder = job_folder(job)
     options = options_from_json(job.options)
     try:

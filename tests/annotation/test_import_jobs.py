@@ -468,3 +468,16 @@ def test_cancelling_a_running_job_after_chunks_were_written_leaves_nothing(
     assert body["comparisons_created"] == 0 and body["batch_id"] is None
     after = (Prompt.objects.count(), Batch.objects.count(), Comparison.objects.count())
     assert after == before
+
+
+def test_a_job_cancelled_between_its_read_and_its_start_is_not_imported(
+    admin_client: Client, project: Project, settings: Any
+) -> None:
+    """The worker read the job as queued; the cancel landed before the worker marked it
+    running: the start finds it cancelled and imports nothing."""
+    job = queued_job(admin_client, project, jsonl_bytes(*pair_records(2)), settings)
+    as_read = ImportJob.objects.select_related("project").get(pk=job["id"])
+    admin_client.post(url(project, f"{job['id']}/cancel/"))
+    import_jobs._execute(as_read)
+    assert ImportJob.objects.get(pk=job["id"]).status == "cancelled"
+    assert not Prompt.objects.filter(project=project).exists()
