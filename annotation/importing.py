@@ -9,7 +9,7 @@ comparisons by their canonical pair).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -78,7 +78,10 @@ def pair_indices(n: int, options: ImportOptions, key: str) -> list[tuple[int, in
 
 
 def _records(
-    stream: IO[bytes], report: ImportReport, options: ImportOptions
+    stream: IO[bytes],
+    report: ImportReport,
+    options: ImportOptions,
+    on_bad_line: Callable[[BadLine], None] | None = None,
 ) -> Iterator[PromptComparisons]:
     """The file's valid records, with the pairs to ask among their candidates (explicit, or
     by the pairing strategy); bad lines (duplicate ids included) go to ``report`` in line
@@ -87,17 +90,18 @@ def _records(
     for line, value in iter_json_values(stream):
         report.lines = max(report.lines, line)
         if isinstance(value, BadLine):
-            _bad(report, value)
+            _bad(report, on_bad_line, value)
             continue
         try:
             record = parse_import_record(line, value)
         except RecordError as exc:
-            _bad(report, BadLine(line, str(exc)))
+            _bad(report, on_bad_line, BadLine(line, str(exc)))
             continue
         first = seen_ids.get(record.external_id)
         if first is not None:  # (two elements of a JSON array may share a line)
             _bad(
                 report,
+                on_bad_line,
                 BadLine(line, f"duplicate id {record.external_id!r} (first on line {first})"),
             )
             continue
@@ -110,7 +114,9 @@ def _records(
         )
 
 
-def _bad(report: ImportReport, bad: BadLine) -> None:
+def _bad(report: ImportReport, on_bad_line: Callable[[BadLine], None] | None, bad: BadLine) -> None:
+    if on_bad_line is not None:
+        on_bad_line(bad)
     report.bad_line_count += 1
     if len(report.bad_lines) < MAX_REPORTED_ERRORS:
         report.bad_lines.append(bad)
@@ -124,17 +130,28 @@ def import_comparisons(
     options: ImportOptions,
     user: Any | None = None,
     source_name: str = "",
+    progress: Callable[[ImportReport], None] | None = None,
+    on_bad_line: Callable[[BadLine], None] | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> ImportReport:
     """Import a JSONL / JSON-array stream into a new batch of ``project``, published chunk by
     chunk as the file is read (:func:`annotation.publishing.publish_comparisons`).
 
     Raises :class:`ImportRejected` (nothing written) when a line is bad and
     ``options.skip_bad_lines`` is off, or when no line is importable.
+
+    ``progress`` is called with the report so far between chunks (every ``chunk_records``
+    records read, the previous chunk written); an exception it raises (a cancel) ends the
+    import and rolls everything back. ``on_bad_line`` sees every bad line, in line order
+    (the report keeps only the first ``MAX_REPORTED_ERRORS``).
     """
     report = ImportReport()
 
     def chunks() -> Iterator[list[PromptComparisons]]:
-        for chunk in chunked(_records(stream, report, options), CHUNK_RECORDS):
+        records = _records(stream, report, options, on_bad_line)
+        for chunk in chunked(records, chunk_records):
+            if progress is not None:
+                progress(report)
             if report.bad_line_count and not options.skip_bad_lines:
                 continue  # keep validating the rest of the file; nothing will be kept
             report.records_imported += len(chunk)

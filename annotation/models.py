@@ -511,3 +511,74 @@ class JudgmentRevision(models.Model):
 
     def __str__(self) -> str:
         return f"revision of judgment {self.judgment_id_was}"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+IMPORT_JOB_FINAL_STATUSES = frozenset(
+    {ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED, ImportJobStatus.CANCELLED}
+)
+
+
+class ImportJob(models.Model):
+    """An uploaded import file and its import, run inline (small files) or on a worker. The
+    upload lives under ``ARTIFACT_ROOT/imports/<folder>/``, with every bad line found in
+    ``bad-lines.jsonl`` beside it. The row is the source of truth: the import and the row's
+    final status are committed in one transaction (:mod:`annotation.import_jobs`)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED
+    )
+    folder = models.CharField(max_length=200, help_text="Relative to ARTIFACT_ROOT.")
+    original_name = models.CharField(max_length=1000, blank=True, default="")
+    size_bytes = models.BigIntegerField(default=0)
+    options = models.JSONField(
+        default=dict, help_text="pairing, pairs_per_prompt, skip_bad_lines, batch_name, seed"
+    )
+    bytes_read = models.BigIntegerField(default=0)
+    lines_read = models.BigIntegerField(default=0)
+    records_imported = models.BigIntegerField(default=0)
+    prompts_created = models.BigIntegerField(default=0)
+    responses_created = models.BigIntegerField(default=0)
+    comparisons_created = models.BigIntegerField(default=0)
+    comparisons_existing = models.BigIntegerField(default=0)
+    bad_line_count = models.BigIntegerField(default=0)
+    bad_lines = models.JSONField(
+        default=list, blank=True, help_text="The first bad lines: [{line, message}]."
+    )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="importjob_project_idx")]
+
+    def __str__(self) -> str:
+        return f"import job {self.pk} of {self.project_id} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        """Share of the file read, 0..1 (1 once the job succeeded)."""
+        if self.status == ImportJobStatus.SUCCEEDED:
+            return 1.0
+        if self.size_bytes <= 0:
+            return 0.0
+        return min(1.0, self.bytes_read / self.size_bytes)

@@ -78,3 +78,14 @@ def run_export(export_id: int) -> dict[str, object]:
 
     export = run(export_id)
     return {"export_id": export.pk, "status": export.status}
+
+
+@shared_task(name="annotation.run_import_job", acks_late=True)
+def run_import_job(job_id: int) -> dict[str, object]:
+    """Run a queued import job (idempotent: a finished job, or one another execution holds,
+    is left as it is; after a lost worker the redelivered task runs it again — its import
+    was rolled back with the worker's transaction)."""
+    from annotation.import_jobs import run_import_job as run
+
+    outcome = run(job_id)
+    return {"job_id": outcome.job_id, "ran": outcome.ran, "status": outcome.status}

@@ -1,11 +1,12 @@
 from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
-from annotation import api
+from annotation import api, api_import_jobs
 from annotation.api_annotators import AnnotatorPageView
 
 P = "projects/<id:project_id>/"
 A = P + "assignments/<id:assignment_id>/"
+J = P + "import-jobs/<id:job_id>/"
 
 urlpatterns = [
     path("projects/", api.ProjectListView.as_view(), name="project-list"),
@@ -33,4 +34,12 @@ urlpatterns = [
         name="exclusion-revoke",
     ),
     path(P + "annotators/<id:user_id>/", AnnotatorPageView.as_view(), name="project-annotator"),
+    path(P + "import-jobs/", api_import_jobs.ImportJobListView.as_view(), name="import-jobs"),
+    path(J, api_import_jobs.ImportJobDetailView.as_view(), name="import-job-detail"),
+    path(J + "cancel/", api_import_jobs.ImportJobCancelView.as_view(), name="import-job-cancel"),
+    path(
+        J + "bad-lines",
+        api_import_jobs.ImportJobBadLinesView.as_view(),
+        name="import-job-bad-lines",
+    ),
 ]

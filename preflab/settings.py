@@ -335,3 +335,8 @@ PREFLAB_LOGIN_RATE = os.environ.get("PREFLAB_LOGIN_RATE", "20/min")
 # Consecutive failed logins of one username before it is locked, and for how long (0: never).
 PREFLAB_LOGIN_LOCKOUT_FAILURES = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_FAILURES", "5"))
 PREFLAB_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("PREFLAB_LOGIN_LOCKOUT_SECONDS", "900"))
+# Import jobs (annotation.import_jobs): an upload up to this size is imported in the request,
+# a larger one on a worker; a running job whose heartbeat is older than the stale limit lost
+# its worker (used where the database has no advisory locks, i.e. SQLite).
+PREFLAB_IMPORT_INLINE_BYTES = int(os.environ.get("PREFLAB_IMPORT_INLINE_BYTES", str(5 * 1024**2)))
+PREFLAB_IMPORT_JOB_STALE_SECONDS = int(os.environ.get("PREFLAB_IMPORT_JOB_STALE_SECONDS", "300"))

@@ -4,6 +4,7 @@ import { AnnotatorPage } from "./annotators/AnnotatorPage";
 import { AuthProvider, useAuth } from "./auth";
 import { TopBar } from "./components/TopBar";
 import { MlConsolePage } from "./console/MlConsolePage";
+import { ImportPage } from "./imports/ImportPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProjectDetailPage } from "./pages/ProjectDetailPage";
@@ -86,6 +87,14 @@ function AnnotatorRoute() {
   return <AnnotatorPage key={`${id}-${user}`} projectId={id} userId={user} />;
 }
 
+/** A project admin's import page (upload, progress, bad lines, past imports), fresh per id. */
+function ImportRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <ImportPage key={id} projectId={id} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -98,6 +107,7 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
         <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
         <Route path="/projects/:projectId/annotators/:userId" element={<AnnotatorRoute />} />
+        <Route path="/projects/:projectId/import" element={<ImportRoute />} />
         <Route path="/account/tokens" element={<TokensPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>

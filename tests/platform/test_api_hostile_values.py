@@ -422,6 +422,18 @@ def valid_requests(built: World) -> tuple[dict[str, Any], dict[tuple[str, str], 
             file=json.dumps({"id": "h1", "prompt": "Which?", "responses": ["a", "b"]}).encode()
             + b"\n",
         ),
+        ("post", p + "/import-jobs/"): Base(
+            base,
+            form={
+                "pairing": "all_pairs",
+                "pairs_per_prompt": "3",
+                "skip_bad_lines": "false",
+                "batch_name": "hostile",
+                "seed": "0",
+            },
+            file=json.dumps({"id": "h2", "prompt": "Which?", "responses": ["a", "b"]}).encode()
+            + b"\n",
+        ),
         ("post", p + "/queue/next/"): Base(base, body={"exclude": [1]}),
         ("post", p + "/artifacts/"): Base(
             base, body={"path": str(model_dir), "kind": "policy", "name": "byo"}

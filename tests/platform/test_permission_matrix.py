@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -17,6 +18,8 @@ from accounts.services import issue_token
 from annotation import queue
 from annotation.export import create_export
 from annotation.export_options import parse_export_options
+from annotation.import_jobs import create_import_job
+from annotation.importing import ImportOptions
 from annotation.models import Project
 from annotation.roles import Role
 from annotation.services import create_project, exclude_annotator, set_membership
@@ -102,6 +105,11 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/rounds/<id:round_id>/cancel/", "post"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/retry/", "post"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/override/", "post"): ML,
+    ("api/projects/<id:project_id>/import-jobs/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/import-jobs/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/import-jobs/<id:job_id>/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/import-jobs/<id:job_id>/cancel/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/import-jobs/<id:job_id>/bad-lines", "get"): ADMIN,
 }
 
 
@@ -215,6 +223,13 @@ class World:
         registration = ModelRegistration.objects.create(
             project=project, path=f"/models/{tag}", kind=ArtifactKind.POLICY, name=tag
         )
+        import_job = create_import_job(
+            project=project,
+            user=admin,
+            upload=SimpleUploadedFile("data.jsonl", b"{}\n"),
+            original_name="data.jsonl",
+            options=ImportOptions(),
+        )
         return {
             "project_id": project.id,
             "registration_id": registration.id,
@@ -228,6 +243,7 @@ class World:
             "task_id": uuid.uuid4(),
             "token_id": issue_token(user=self.users["superuser"]).token.pk,
             "user_id": judge.id,
+            "job_id": import_job.id,
         }
 
 
