@@ -1,7 +1,7 @@
 from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
-from annotation import api
+from annotation import api, api_browse
 
 P = "projects/<id:project_id>/"
 A = P + "assignments/<id:assignment_id>/"
@@ -30,4 +30,16 @@ urlpatterns = [
         api.ExclusionRevokeView.as_view(),
         name="exclusion-revoke",
     ),
+    path(P + "data/prompts/", api_browse.PromptBrowseView.as_view(), name="data-prompts"),
+    path(
+        P + "data/comparisons/",
+        api_browse.ComparisonBrowseView.as_view(),
+        name="data-comparisons",
+    ),
+    path(
+        P + "data/comparisons/<id:comparison_id>/",
+        api_browse.ComparisonHistoryView.as_view(),
+        name="data-comparison",
+    ),
+    path(P + "data/judgments/", api_browse.JudgmentBrowseView.as_view(), name="data-judgments"),
 ]

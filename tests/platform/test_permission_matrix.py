@@ -17,7 +17,7 @@ from accounts.services import issue_token
 from annotation import queue
 from annotation.export import create_export
 from annotation.export_options import parse_export_options
-from annotation.models import Project
+from annotation.models import Comparison, Project
 from annotation.roles import Role
 from annotation.services import create_project, exclude_annotator, set_membership
 from tests.annotation.factories import seed_pairs
@@ -100,6 +100,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/rounds/<id:round_id>/cancel/", "post"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/retry/", "post"): ML,
     ("api/projects/<id:project_id>/rounds/<id:round_id>/override/", "post"): ML,
+    ("api/projects/<id:project_id>/data/prompts/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/comparisons/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/comparisons/<id:comparison_id>/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/judgments/", "get"): ADMIN_OR_ML,
 }
 
 
@@ -225,6 +229,9 @@ class World:
             "round_id": r.id,
             "task_id": uuid.uuid4(),
             "token_id": issue_token(user=self.users["superuser"]).token.pk,
+            "comparison_id": Comparison.objects.filter(project=project).values_list(
+                "id", flat=True
+            )[0],
         }
 
 
