@@ -38,7 +38,7 @@ STATUSES = ("open", "complete", "gold")
 
 
 class InvalidCursor(InvalidInputError):
-    code = "invalid_cursor"
+    """A cursor that is not one this list (with these filters) handed out: code "invalid"."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,14 @@ class Page:
 # --- cursors ---------------------------------------------------------------------------------
 
 
-def encode_cursor(kind: str, last_id: int) -> str:
-    """An opaque token for "the rows of list ``kind`` older than ``last_id``"."""
-    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode().rstrip("=")
+def encode_cursor(kind: str, *last: int) -> str:
+    """An opaque token for "the rows of list ``kind`` after the row whose keys are ``last``"."""
+    keys = ".".join(str(int(k)) for k in last)
+    return base64.urlsafe_b64encode(f"{kind}:{keys}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, token: str) -> int:
-    """The id a cursor of list ``kind`` carries; :class:`InvalidCursor` for anything else."""
+def decode_cursor(kind: str, token: str) -> tuple[int, ...]:
+    """The keys a cursor of list ``kind`` carries; :class:`InvalidCursor` for anything else."""
     problem = InvalidCursor(
         "cursor: not a cursor of this list (use the next_cursor of a previous page).",
         extra={"fields": {"cursor": ["Not a cursor of this list."]}},
@@ -81,13 +82,37 @@ def decode_cursor(kind: str, token: str) -> int:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise problem from exc
-    prefix, _, number = text.partition(":")
-    if prefix != kind or not number.isdigit() or len(number) > 19:
+    prefix, _, numbers = text.partition(":")
+    parts = numbers.split(".")
+    if prefix != kind or not 1 <= len(parts) <= 2:
         raise problem
-    last_id = int(number)
-    if not 0 < last_id < 2**63:
+    if not all(part.isdigit() and len(part) <= 19 for part in parts):
         raise problem
-    return last_id
+    keys = tuple(int(part) for part in parts)
+    if not all(0 < key < 2**63 for key in keys):
+        raise problem
+    return keys
+
+
+def _one_key(cursor: tuple[int, ...] | None) -> int | None:
+    if cursor is None:
+        return None
+    if len(cursor) != 1:
+        raise InvalidCursor(
+            "cursor: not a cursor of this list with these filters.",
+            extra={"fields": {"cursor": ["Not a cursor of this list with these filters."]}},
+        )
+    return cursor[0]
+
+
+def _batch_range_sql(column: str) -> str:
+    """A redundant bound that keeps a batch filter cheap: ``column`` (a comparison id) within
+    the batch's first and last comparison ids (the (batch, id) index answers both at once).
+    Without it the planner may walk every newer comparison to reach an old batch."""
+    return (
+        f"{column} BETWEEN (SELECT MIN(r.id) FROM annotation_comparison r WHERE r.batch_id = %s) "  # noqa: S608 - only placeholders and constants
+        "AND (SELECT MAX(r.id) FROM annotation_comparison r WHERE r.batch_id = %s)"
+    )
 
 
 # --- rendering helpers -------------------------------------------------------------------------
@@ -135,10 +160,14 @@ def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def _page(kind: str, rows: list[dict[str, Any]], limit: int) -> Page:
+def _page(
+    kind: str, rows: list[dict[str, Any]], limit: int, keys: tuple[str, ...] = ("id",)
+) -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, encode_cursor(kind, rows[-1]["id"]) if more and rows else None)
+    if not (more and rows):
+        return Page(rows, None)
+    return Page(rows, encode_cursor(kind, *(rows[-1][k] for k in keys)))
 
 
 def _user_table() -> str:
@@ -149,23 +178,32 @@ def _user_table() -> str:
 
 
 def browse_prompts(
-    *, project_id: int, filters: BrowseFilters, cursor: int | None, limit: int
+    *, project_id: int, filters: BrowseFilters, cursor: tuple[int, ...] | None, limit: int
 ) -> Page:
     """Prompts, newest first: preview, external id, first batch, number of comparisons."""
+    after = _one_key(cursor)
     where = ["p.project_id = %s"]
     params: list[Any] = [project_id]
-    if cursor is not None:
+    if after is not None:
         where.append("p.id < %s")
-        params.append(cursor)
+        params.append(after)
     if filters.external_id is not None:
         where.append("p.external_id = %s")
         params.append(filters.external_id)
-    if filters.batch is not None:
+        if filters.batch is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM annotation_comparison bc "
+                "WHERE bc.prompt_id = p.id AND bc.batch_id = %s)"
+            )
+            params.append(filters.batch)
+    elif filters.batch is not None:
+        # the batch's prompts, newest first, straight from the (batch, prompt) index
+        bound = "" if after is None else " AND bc.prompt_id < %s"
         where.append(
-            "EXISTS (SELECT 1 FROM annotation_comparison bc "
-            "WHERE bc.prompt_id = p.id AND bc.batch_id = %s)"
+            "p.id IN (SELECT DISTINCT bc.prompt_id FROM annotation_comparison bc "  # noqa: S608 - only placeholders and constants
+            f"WHERE bc.batch_id = %s{bound} ORDER BY bc.prompt_id DESC LIMIT %s)"
         )
-        params.append(filters.batch)
+        params += [filters.batch, *([] if after is None else [after]), limit + 1]
     sql = (
         "SELECT q.id, q.external_id, q.preview, q.turns, q.created_at, q.n, q.batch_id, b.name "  # noqa: S608 - only placeholders and constants
         f"FROM (SELECT p.id, p.external_id, {_prompt_preview_sql('p')} AS preview, "
@@ -194,16 +232,24 @@ def browse_prompts(
 
 
 def _comparison_where(
-    project_id: int, filters: BrowseFilters, cursor: int | None
+    project_id: int, filters: BrowseFilters, cursor: tuple[int, ...] | None
 ) -> tuple[list[str], list[Any]]:
+    after = _one_key(cursor)
     where = ["c.project_id = %s"]
     params: list[Any] = [project_id]
-    if cursor is not None:
+    agreement = filters.agreement_min is not None or filters.agreement_max is not None
+    if after is not None:
         where.append("c.id < %s")
-        params.append(cursor)
+        params.append(after)
+        if agreement:
+            where.append("v.comparison_id < %s")
+            params.append(after)
     if filters.batch is not None:
         where.append("c.batch_id = %s")
         params.append(filters.batch)
+        for column in ("c.id", "v.comparison_id") if agreement else ("c.id",):
+            where.append(_batch_range_sql(column))
+            params += [filters.batch, filters.batch]
     if filters.prompt is not None:
         where.append("c.prompt_id = %s")
         params.append(filters.prompt)
@@ -225,7 +271,7 @@ def _comparison_where(
             "WHERE aj.comparison_id = c.id AND aj.annotator_id = %s)"
         )
         params.append(filters.annotator)
-    if filters.agreement_min is not None or filters.agreement_max is not None:
+    if agreement:
         where.append("v.project_id = %s")
         params.append(project_id)
     if filters.agreement_min is not None:
@@ -250,7 +296,7 @@ def _votes(
 
 
 def browse_comparisons(
-    *, project_id: int, filters: BrowseFilters, cursor: int | None, limit: int
+    *, project_id: int, filters: BrowseFilters, cursor: tuple[int, ...] | None, limit: int
 ) -> Page:
     """Comparisons, newest first, with previews of both responses and their vote tallies."""
     where, params = _comparison_where(project_id, filters, cursor)
@@ -293,14 +339,34 @@ def browse_comparisons(
 
 
 def browse_judgments(
-    *, project_id: int, filters: BrowseFilters, cursor: int | None, limit: int
+    *, project_id: int, filters: BrowseFilters, cursor: tuple[int, ...] | None, limit: int
 ) -> Page:
-    """Judgments, newest first, with their annotator, comparison, prompt and batch."""
+    """Judgments, newest first, with their annotator, comparison, prompt and batch.
+
+    Filtered by batch, they come comparison by comparison (newest comparison first, then
+    newest judgment): a batch's judgments are spread over the whole id range, its
+    comparisons are not, so this order reads only the batch's rows at any depth."""
     where = ["j.project_id = %s"]
     params: list[Any] = [project_id]
-    if cursor is not None:
-        where.append("j.id < %s")
-        params.append(cursor)
+    by_batch = filters.batch is not None
+    if by_batch:
+        where.append(_batch_range_sql("j.comparison_id"))
+        params += [filters.batch, filters.batch]
+        order = "j.comparison_id DESC, j.id DESC"
+        if cursor is not None:
+            if len(cursor) != 2:
+                raise InvalidCursor(
+                    "cursor: not a cursor of this list with these filters.",
+                    extra={"fields": {"cursor": ["Not a cursor of this list with these filters."]}},
+                )
+            where.append("(j.comparison_id < %s OR (j.comparison_id = %s AND j.id < %s))")
+            params += [cursor[0], cursor[0], cursor[1]]
+    else:
+        order = "j.id DESC"
+        after = _one_key(cursor)
+        if after is not None:
+            where.append("j.id < %s")
+            params.append(after)
     for column, value in (
         ("j.annotator_id", filters.annotator),
         ("j.comparison_id", filters.comparison),
@@ -321,7 +387,7 @@ def browse_judgments(
         "JOIN annotation_prompt p ON p.id = c.prompt_id "
         "JOIN annotation_batch b ON b.id = c.batch_id "
         f"JOIN {_user_table()} u ON u.id = j.annotator_id "
-        f"WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT %s"
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
     )
     results = [
         {
@@ -356,7 +422,8 @@ def browse_judgments(
             gold_choice,
         ) in _fetch(sql, [*params, limit + 1])
     ]
-    return _page("judgments", results, limit)
+    keys = ("comparison_id", "id") if by_batch else ("id",)
+    return _page("judgments", results, limit, keys)
 
 
 # --- one comparison ----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class _ListQuerySerializer(serializers.Serializer[Any]):
             )
         return super().to_internal_value(data)
 
-    def validate_cursor(self, value: str) -> int:
+    def validate_cursor(self, value: str) -> tuple[int, ...]:
         try:
             return decode_cursor(self.kind, value)
         except DomainError as exc:

@@ -296,6 +296,8 @@ class Comparison(models.Model):
             models.Index(fields=["batch", "id"]),
             # The data browser's keyset pages: a project's comparisons, newest first.
             models.Index(fields=["project", "id"], name="comparison_browse"),
+            # ... and a batch's prompts, newest first.
+            models.Index(fields=["batch", "prompt"], name="comparison_browse_batch_prompt"),
         ]
 
     def __str__(self) -> str:

@@ -35,7 +35,7 @@ def build(n: int) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from annotation.models import Batch, BatchSource, Comparison
+    from annotation.models import Batch, BatchSource
     from annotation.roles import Role
     from annotation.services import create_project, set_membership
 
@@ -158,13 +158,28 @@ def build(n: int) -> dict[str, Any]:
         started = time.perf_counter()
         cursor.execute("VACUUM ANALYZE")
         print(f"  vacuum analyze: {time.perf_counter() - started:.1f} s")
+    return describe(project, admin)
+
+
+def describe(project: Any, admin: Any) -> dict[str, Any]:
+    """The ids the filters need, read from a built project."""
+    from annotation.models import Batch, Comparison, ProjectMembership
+
+    batches = list(Batch.objects.filter(project=project).order_by("id"))
+    annotators = list(
+        ProjectMembership.objects.filter(project=project, role="annotator")
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+    prompts = project.prompts.count()
     comparisons = Comparison.objects.filter(project=project)
     judged = comparisons.filter(judgment_count__gt=0).order_by("id")
     middle = judged.values_list("id", "prompt_id")[judged.count() // 2]
     return {
         "project": project,
         "admin": admin,
-        "annotator": annotators[3].id,
+        "comparisons": comparisons.count(),
+        "annotator": annotators[3],
         "batch": batches[4].id,
         "old_batch": batches[0].id,
         "prompt": middle[1],
@@ -191,21 +206,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15, help="first-page requests per case")
     parser.add_argument("--pages", type=int, default=40, help="pages walked by next_cursor")
     parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the project an earlier run built (no rebuild)"
+    )
     args = parser.parse_args()
 
-    recreate_database(args.database)
+    if not args.reuse:
+        recreate_database(args.database)
     os.environ.update(bench_env(args.database))
     import django
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.test import Client
 
     from annotation.browse_selectors import encode_cursor
+    from annotation.models import Project
 
-    print(f"building a project of {args.n:,} comparisons")
-    started = time.perf_counter()
-    world = build(args.n)
-    print(f"  built in {time.perf_counter() - started:.0f} s")
+    if args.reuse:
+        project = Project.objects.get(name="bench browse")
+        world = describe(project, get_user_model().objects.get(username="bench-admin"))
+        print(f"timing the project built earlier ({world['comparisons']:,} comparisons)")
+    else:
+        print(f"building a project of {args.n:,} comparisons", flush=True)
+        started = time.perf_counter()
+        world = build(args.n)
+        print(f"  built in {time.perf_counter() - started:.0f} s")
     client = Client()
     client.force_login(world["admin"])
     base = f"/api/projects/{world['project'].id}/data/"
@@ -274,7 +300,8 @@ def main() -> None:
         worst = max(worst, f95, w95, o95)
         print(
             f"{kind:<12} {label:<27} {f50:9.1f} {f95:7.1f} {w50:9.1f} {w95:7.1f} "
-            f"{o50:8.1f} {o95:7.1f}  {len(walk):5d} {rows}"
+            f"{o50:8.1f} {o95:7.1f}  {len(walk):5d} {rows}",
+            flush=True,
         )
     detail = base + f"comparisons/{world['comparison']}/"
     d50, d95 = percentiles([get(detail, {})[0] for _ in range(args.repeat)])

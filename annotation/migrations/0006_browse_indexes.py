@@ -121,6 +121,10 @@ class Migration(migrations.Migration):
             index=models.Index(fields=["project", "id"], name="comparison_browse"),
         ),
         migrations.AddIndex(
+            model_name="comparison",
+            index=models.Index(fields=["batch", "prompt"], name="comparison_browse_batch_prompt"),
+        ),
+        migrations.AddIndex(
             model_name="judgment",
             index=models.Index(fields=["project", "id"], name="judgment_browse"),
         ),

@@ -318,6 +318,17 @@ def test_judgment_filters_each_select_exactly_the_matching_rows(
         ("alice", c[0].id, "A"),
     ]
     assert judgments(batch=data.batch2) == [("carol", c[5].id, "A")]
+    # filtered by batch: comparison by comparison, newest first
+    assert judgments(batch=data.batch1) == [
+        ("bob", c[2].id, "tie"),
+        ("alice", c[2].id, "A"),
+        ("carol", c[1].id, "A"),
+        ("bob", c[1].id, "B"),
+        ("alice", c[1].id, "B"),
+        ("carol", c[0].id, "A"),
+        ("bob", c[0].id, "A"),
+        ("alice", c[0].id, "A"),
+    ]
     assert judgments(gold="true") == [("carol", c[5].id, "A")]
     assert len(judgments(gold="false")) == 8
     assert judgments(comparison=c[2].id) == [("bob", c[2].id, "tie"), ("alice", c[2].id, "A")]
@@ -345,26 +356,46 @@ def test_prompt_filters_select_by_batch_and_external_id(admin_client: Client, da
 # --- pagination --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", LISTS)
+@pytest.mark.parametrize(
+    ("kind", "filtered"),
+    [
+        ("prompts", False),
+        ("comparisons", False),
+        ("judgments", False),
+        ("prompts", True),
+        ("comparisons", True),
+        ("judgments", True),
+    ],
+)
 def test_cursor_walks_every_row_once_while_new_rows_arrive(
-    admin_client: Client, project: Project, make_user: Any, kind: str
+    admin_client: Client, project: Project, make_user: Any, kind: str, filtered: bool
 ) -> None:
-    project.overlap_k = 1
+    project.overlap_k = 2
     project.save(update_fields=["overlap_k"])
-    seed_pairs(project, 11, prefix="first")
+    before = seed_pairs(project, 2, prefix="before")
+    first = seed_pairs(project, 11, prefix="first")
     users = [make_user(f"u{i}") for i in range(2)]
     for user in users:
         set_membership(project=project, user=user, role=Role.ANNOTATOR)
     for i, comparison in enumerate(Comparison.objects.filter(project=project).order_by("id")):
         judge(comparison, users[i % 2], "A")
-    expected = ids(admin_client, project, kind, limit=200)
-    assert len(expected) == 11
+        if i % 3 == 0:  # some comparisons with two judgments (two rows per comparison)
+            judge(comparison, users[(i + 1) % 2], "B")
+    filters: dict[str, Any] = {}
+    if filtered:
+        filters = {"batch": first.batch_id}
+        if kind == "comparisons":
+            filters["agreement_min"] = 0.4
+    expected = ids(admin_client, project, kind, limit=200, **filters)
+    everything = ids(admin_client, project, kind, limit=200)
+    assert len(expected) >= 11 and (len(everything) > len(expected)) == filtered
+    assert before.batch_id
 
     seen: list[int] = []
     cursor: str | None = None
     pages = 0
     while True:
-        params: dict[str, Any] = {"limit": 3}
+        params: dict[str, Any] = {"limit": 3, **filters}
         if cursor:
             params["cursor"] = cursor
         body = get_ok(admin_client, url(project, kind, **params))
@@ -377,7 +408,7 @@ def test_cursor_walks_every_row_once_while_new_rows_arrive(
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert pages == 4
+    assert pages == -(-len(expected) // 3)
     assert seen == expected
     assert len(set(seen)) == len(seen)
 
@@ -418,6 +449,9 @@ BAD = [
     ("judgments", "comparison", "abc"),
     ("judgments", "agreement_min", "0.5"),
     ("judgments", "cursor", "anVkZ21lbnRzOi0x"),  # "judgments:-1"
+    ("judgments", "cursor", encode_cursor("judgments", 5, 4)),  # two keys, no batch filter
+    ("prompts", "cursor", encode_cursor("prompts", 5, 4)),
+    ("comparisons", "cursor", encode_cursor("comparisons", 1, 2, 3)),
 ]
 
 
@@ -431,6 +465,15 @@ def test_a_bad_filter_or_cursor_is_a_400_naming_the_field(
     assert body["code"] == "invalid"
     assert field in body["extra"]["fields"]
     assert field in body["message"]
+
+
+def test_a_cursor_without_the_batch_filter_it_was_made_with_is_a_400(
+    admin_client: Client, project: Project
+) -> None:
+    one_key = encode_cursor("judgments", 5)
+    response = admin_client.get(url(project, "judgments", batch=1, cursor=one_key))
+    assert response.status_code == 400
+    assert "cursor" in response.json()["extra"]["fields"]
 
 
 def test_an_agreement_range_upside_down_is_a_400(admin_client: Client, project: Project) -> None:
