@@ -343,15 +343,19 @@ def browse_judgments(
 ) -> Page:
     """Judgments, newest first, with their annotator, comparison, prompt and batch.
 
-    Filtered by batch, they come comparison by comparison (newest comparison first, then
-    newest judgment): a batch's judgments are spread over the whole id range, its
-    comparisons are not, so this order reads only the batch's rows at any depth."""
+    Filtered by batch or to gold, they come comparison by comparison (newest comparison
+    first, then newest judgment): such judgments are spread thinly over the whole id range,
+    their comparisons are not (a batch) or have their own index (gold), so this order reads
+    only the matching rows at any depth."""
     where = ["j.project_id = %s"]
     params: list[Any] = [project_id]
-    by_batch = filters.batch is not None
-    if by_batch:
+    by_comparison = filters.batch is not None or filters.gold is True
+    if filters.batch is not None:
         where.append(_batch_range_sql("j.comparison_id"))
         params += [filters.batch, filters.batch]
+    if by_comparison:
+        where.append("c.project_id = %s")
+        params.append(project_id)
         order = "j.comparison_id DESC, j.id DESC"
         if cursor is not None:
             if len(cursor) != 2:
@@ -422,7 +426,7 @@ def browse_judgments(
             gold_choice,
         ) in _fetch(sql, [*params, limit + 1])
     ]
-    keys = ("comparison_id", "id") if by_batch else ("id",)
+    keys = ("comparison_id", "id") if by_comparison else ("id",)
     return _page("judgments", results, limit, keys)
 
 

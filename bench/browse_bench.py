@@ -185,6 +185,12 @@ def describe(project: Any, admin: Any) -> dict[str, Any]:
         "prompt": middle[1],
         "comparison": middle[0],
         "external_id": f"prompt-{prompts // 2}",
+        "oldest_in_old_batch": comparisons.filter(batch=batches[0])
+        .order_by("id")
+        .values_list("id", flat=True)[500],
+        "oldest_gold": comparisons.filter(is_gold=True)
+        .order_by("id")
+        .values_list("id", flat=True)[50],
         "oldest": {
             "prompts": project.prompts.order_by("id").values_list("id", flat=True)[500],
             "comparisons": comparisons.order_by("id").values_list("id", flat=True)[500],
@@ -292,7 +298,13 @@ def main() -> None:
             cursor = body["next_cursor"]
             if cursor is None:
                 break
-        old_cursor = encode_cursor(kind, world["oldest"][kind])
+        # judgments by batch or gold come by (comparison id, judgment id)
+        if kind == "judgments" and "batch" in params:
+            old_cursor = encode_cursor(kind, world["oldest_in_old_batch"], 2**62)
+        elif kind == "judgments" and params.get("gold") == "yes":
+            old_cursor = encode_cursor(kind, world["oldest_gold"], 2**62)
+        else:
+            old_cursor = encode_cursor(kind, world["oldest"][kind])
         old = [get(path, {**params, "cursor": old_cursor})[0] for _ in range(args.repeat)]
         f50, f95 = percentiles(first)
         w50, w95 = percentiles(walk)

@@ -330,7 +330,11 @@ def test_judgment_filters_each_select_exactly_the_matching_rows(
         ("alice", c[0].id, "A"),
     ]
     assert judgments(gold="true") == [("carol", c[5].id, "A")]
-    assert len(judgments(gold="false")) == 8
+    judge(c[4], alice, "B")  # newer than every other judgment, on an older comparison
+    assert judgments(gold="no")[0] == ("alice", c[4].id, "B")  # newest first
+    judge(c[5], alice, "B")
+    assert judgments(gold="yes") == [("alice", c[5].id, "B"), ("carol", c[5].id, "A")]
+    assert len(judgments(gold="false")) == 9
     assert judgments(comparison=c[2].id) == [("bob", c[2].id, "tie"), ("alice", c[2].id, "A")]
     assert judgments(prompt=c[1].prompt_id, choice="A") == [("carol", c[1].id, "A")]
     assert judgments(choice="tie", annotator=bob.id) == [("bob", c[2].id, "tie")]
