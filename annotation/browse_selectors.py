@@ -363,7 +363,8 @@ def browse_judgments(
                     "cursor: not a cursor of this list with these filters.",
                     extra={"fields": {"cursor": ["Not a cursor of this list with these filters."]}},
                 )
-            where.append("(j.comparison_id < %s OR (j.comparison_id = %s AND j.id < %s))")
+            # the first condition lets the (comparison, annotator) index start at the cursor
+            where.append("j.comparison_id <= %s AND (j.comparison_id < %s OR j.id < %s)")
             params += [cursor[0], cursor[0], cursor[1]]
     else:
         order = "j.id DESC"
