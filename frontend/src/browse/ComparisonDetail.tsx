@@ -72,7 +72,7 @@ function History({ projectId, c }: { projectId: number; c: ComparisonHistory }) 
                 <tr key={j.id}>
                   <td>
                     <Link to={annotatorPath(projectId, j.annotator.id)}>{j.annotator.username}</Link>
-                    {j.annotator_excluded && <span className="badge"> excluded</span>}
+                    {j.annotator_excluded && <span className="badge badge-excluded"> excluded</span>}
                   </td>
                   <td>{choiceLabel(j.choice)}</td>
                   <td>{strengthLabel(j.strength)}</td>
