@@ -266,6 +266,22 @@ def test_tallies_follow_judgments_submitted_through_the_queue(
     assert body["tally"]["tie"] == judged.filter(choice="tie").count() >= 1
 
 
+def test_tallies_follow_a_changed_choice_and_a_deleted_judgment(
+    admin_client: Client, data: Data
+) -> None:
+    c1 = data.comparisons[1]
+    path = f"/api/projects/{data.project.id}/data/comparisons/{c1.id}/"
+    carol_vote = Judgment.objects.get(comparison=c1, annotator=data.users[2])
+    carol_vote.choice = "B"
+    carol_vote.save(update_fields=["choice"])
+    body = get_ok(admin_client, path)
+    assert body["tally"] == {"A": 0, "B": 3, "tie": 0, "both_bad": 0}
+    assert body["agreement"] == 1.0 and body["consensus"] == "B"
+    Judgment.objects.filter(comparison=c1, annotator=data.users[0]).delete()
+    body = get_ok(admin_client, path)
+    assert body["votes"] == 2 and body["tally"]["B"] == 2
+
+
 # --- filters -----------------------------------------------------------------------------------
 
 
