@@ -26,14 +26,14 @@ from annotation.browse_serializers import (
     ComparisonQuerySerializer,
     JudgmentQuerySerializer,
     PromptQuerySerializer,
-    _ListQuerySerializer,
+    ListQuerySerializer,
 )
 from annotation.permissions import IsProjectAdminOrMLEngineer
 
 
 class _BrowseListView(APIView):
     permission_classes = [IsProjectAdminOrMLEngineer]
-    query_serializer: ClassVar[type[_ListQuerySerializer]]
+    query_serializer: ClassVar[type[ListQuerySerializer]]
     selector: ClassVar[Callable[..., Page]]
 
     def get(self, request: Request, project_id: int) -> Response:

@@ -33,7 +33,6 @@ VOTES_TABLE = "annotation_comparisonvotes"
 PREVIEW_CHARS = 300
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-LISTS = ("prompts", "comparisons", "judgments")
 STATUSES = ("open", "complete", "gold")
 
 

@@ -26,7 +26,7 @@ def _id_field() -> serializers.IntegerField:
     return serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
-class _ListQuerySerializer(serializers.Serializer[Any]):
+class ListQuerySerializer(serializers.Serializer[Any]):
     """``cursor`` and ``limit``; subclasses add their filters and name their list."""
 
     kind: ClassVar[str] = ""
@@ -56,13 +56,13 @@ class _ListQuerySerializer(serializers.Serializer[Any]):
         return BrowseFilters(**data)
 
 
-class PromptQuerySerializer(_ListQuerySerializer):
+class PromptQuerySerializer(ListQuerySerializer):
     kind = "prompts"
     batch = _id_field()
     external_id = serializers.CharField(required=False, max_length=255)
 
 
-class ComparisonQuerySerializer(_ListQuerySerializer):
+class ComparisonQuerySerializer(ListQuerySerializer):
     kind = "comparisons"
     batch = _id_field()
     annotator = _id_field()
@@ -84,7 +84,7 @@ class ComparisonQuerySerializer(_ListQuerySerializer):
         return attrs
 
 
-class JudgmentQuerySerializer(_ListQuerySerializer):
+class JudgmentQuerySerializer(ListQuerySerializer):
     kind = "judgments"
     batch = _id_field()
     annotator = _id_field()
