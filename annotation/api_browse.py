@@ -25,8 +25,8 @@ from annotation.browse_selectors import (
 from annotation.browse_serializers import (
     ComparisonQuerySerializer,
     JudgmentQuerySerializer,
-    PromptQuerySerializer,
     ListQuerySerializer,
+    PromptQuerySerializer,
 )
 from annotation.permissions import IsProjectAdminOrMLEngineer
 
