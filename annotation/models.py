@@ -144,6 +144,10 @@ class Prompt(models.Model):
                 fields=["project", "external_id"], name="prompt_unique_external_id"
             )
         ]
+        indexes = [
+            # The data browser's keyset pages: a project's prompts, newest first.
+            models.Index(fields=["project", "id"], name="prompt_browse"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -290,6 +294,10 @@ class Comparison(models.Model):
                 fields=["project", "id"], name="comparison_gold", condition=Q(is_gold=True)
             ),
             models.Index(fields=["batch", "id"]),
+            # The data browser's keyset pages: a project's comparisons, newest first.
+            models.Index(fields=["project", "id"], name="comparison_browse"),
+            # ... and a batch's prompts, newest first.
+            models.Index(fields=["batch", "prompt"], name="comparison_browse_batch_prompt"),
         ]
 
     def __str__(self) -> str:
@@ -366,6 +374,11 @@ class Judgment(models.Model):
         indexes = [
             models.Index(fields=["project", "created_at"]),
             models.Index(fields=["annotator", "created_at"]),
+            # The data browser's keyset pages: a project's (or an annotator's) judgments by
+            # id, and the comparisons an annotator judged by comparison id.
+            models.Index(fields=["project", "id"], name="judgment_browse"),
+            models.Index(fields=["annotator", "id"], name="judgment_browse_annotator"),
+            models.Index(fields=["annotator", "comparison"], name="judgment_browse_annotator_cmp"),
         ]
 
     def __str__(self) -> str:

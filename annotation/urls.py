@@ -1,7 +1,7 @@
 from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
-from annotation import api, api_import_jobs
+from annotation import api, api_browse, api_import_jobs
 from annotation.api_annotators import AnnotatorPageView
 
 P = "projects/<id:project_id>/"
@@ -42,4 +42,16 @@ urlpatterns = [
         api_import_jobs.ImportJobBadLinesView.as_view(),
         name="import-job-bad-lines",
     ),
+    path(P + "data/prompts/", api_browse.PromptBrowseView.as_view(), name="data-prompts"),
+    path(
+        P + "data/comparisons/",
+        api_browse.ComparisonBrowseView.as_view(),
+        name="data-comparisons",
+    ),
+    path(
+        P + "data/comparisons/<id:comparison_id>/",
+        api_browse.ComparisonHistoryView.as_view(),
+        name="data-comparison",
+    ),
+    path(P + "data/judgments/", api_browse.JudgmentBrowseView.as_view(), name="data-judgments"),
 ]

@@ -2,6 +2,7 @@ import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-r
 import { AnnotatePage } from "./annotate/AnnotatePage";
 import { AnnotatorPage } from "./annotators/AnnotatorPage";
 import { AuthProvider, useAuth } from "./auth";
+import { ComparisonPage, DataBrowserPage } from "./browse/DataBrowserPage";
 import { TopBar } from "./components/TopBar";
 import { MlConsolePage } from "./console/MlConsolePage";
 import { ImportPage } from "./imports/ImportPage";
@@ -95,6 +96,23 @@ function ImportRoute() {
   return <ImportPage key={id} projectId={id} />;
 }
 
+/** A project's data browser (prompts, comparisons, judgments), fresh per project id. */
+function DataBrowserRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <DataBrowserPage key={id} projectId={id} />;
+}
+
+/** One comparison with its history, linkable. */
+function ComparisonRoute() {
+  const { projectId, comparisonId } = useParams();
+  const id = Number(projectId);
+  const cid = Number(comparisonId);
+  if (!Number.isInteger(id) || id <= 0 || !Number.isInteger(cid) || cid <= 0) return <NotFoundPage />;
+  return <ComparisonPage key={`${id}-${cid}`} projectId={id} comparisonId={cid} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
@@ -108,6 +126,8 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
         <Route path="/projects/:projectId/annotators/:userId" element={<AnnotatorRoute />} />
         <Route path="/projects/:projectId/import" element={<ImportRoute />} />
+        <Route path="/projects/:projectId/data" element={<DataBrowserRoute />} />
+        <Route path="/projects/:projectId/data/comparisons/:comparisonId" element={<ComparisonRoute />} />
         <Route path="/account/tokens" element={<TokensPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>

@@ -20,7 +20,7 @@ from annotation.export import create_export
 from annotation.export_options import parse_export_options
 from annotation.import_jobs import create_import_job
 from annotation.importing import ImportOptions
-from annotation.models import Project
+from annotation.models import Comparison, Project
 from annotation.roles import Role
 from annotation.services import create_project, exclude_annotator, set_membership
 from tests.annotation.factories import seed_pairs
@@ -110,6 +110,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/import-jobs/<id:job_id>/", "get"): ADMIN,
     ("api/projects/<id:project_id>/import-jobs/<id:job_id>/cancel/", "post"): ADMIN,
     ("api/projects/<id:project_id>/import-jobs/<id:job_id>/bad-lines", "get"): ADMIN,
+    ("api/projects/<id:project_id>/data/prompts/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/comparisons/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/comparisons/<id:comparison_id>/", "get"): ADMIN_OR_ML,
+    ("api/projects/<id:project_id>/data/judgments/", "get"): ADMIN_OR_ML,
 }
 
 
@@ -244,6 +248,9 @@ class World:
             "token_id": issue_token(user=self.users["superuser"]).token.pk,
             "user_id": judge.id,
             "job_id": import_job.id,
+            "comparison_id": Comparison.objects.filter(project=project).values_list(
+                "id", flat=True
+            )[0],
         }
 
 
