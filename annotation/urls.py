@@ -1,7 +1,7 @@
 from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
-from annotation import api
+from annotation import admin_api, api
 
 P = "projects/<id:project_id>/"
 A = P + "assignments/<id:assignment_id>/"
@@ -30,4 +30,14 @@ urlpatterns = [
         api.ExclusionRevokeView.as_view(),
         name="exclusion-revoke",
     ),
+    path(P + "archive/", admin_api.ProjectArchiveView.as_view(), name="project-archive"),
+    path(P + "unarchive/", admin_api.ProjectUnarchiveView.as_view(), name="project-unarchive"),
+    path(P + "members/", admin_api.MemberListView.as_view(), name="project-members"),
+    path(P + "members/<id:user_id>/", admin_api.MemberDetailView.as_view(), name="project-member"),
+    path(P + "invites/", admin_api.InviteListView.as_view(), name="project-invites"),
+    path(
+        P + "invites/<id:invite_id>/", admin_api.InviteDetailView.as_view(), name="project-invite"
+    ),
+    path("invites/<str:token>/", admin_api.InviteTokenView.as_view(), name="invite-token"),
+    path("invites/<str:token>/accept/", admin_api.InviteAcceptView.as_view(), name="invite-accept"),
 ]
