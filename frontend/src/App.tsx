@@ -1,4 +1,8 @@
 import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-router-dom";
+import { InviteAcceptPage } from "./admin/InviteAcceptPage";
+import { MembersPage } from "./admin/MembersPage";
+import { NewProjectPage } from "./admin/NewProjectPage";
+import { ProjectSettingsPage } from "./admin/ProjectSettingsPage";
 import { AnnotatePage } from "./annotate/AnnotatePage";
 import { AuthProvider, useAuth } from "./auth";
 import { TopBar } from "./components/TopBar";
@@ -76,10 +80,34 @@ function MlConsoleRoute() {
   return <MlConsolePage key={id} projectId={id} />;
 }
 
+/** A project admin's settings page, fresh per project id. */
+function ProjectSettingsRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <ProjectSettingsPage key={id} projectId={id} />;
+}
+
+/** A project admin's members and invite links, fresh per project id. */
+function MembersRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <MembersPage key={id} projectId={id} />;
+}
+
+/** An invite link: open to anyone holding it (signed in or not). */
+function InviteRoute() {
+  const { token } = useParams();
+  if (!token) return <NotFoundPage />;
+  return <InviteAcceptPage key={token} token={token} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      <Route path="/invites/:token" element={<InviteRoute />} />
       <Route element={<RequireAuth />}>
         <Route index element={<ProjectsPage />} />
         <Route path="/projects" element={<ProjectsPage />} />
@@ -88,6 +116,9 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/quality" element={<QualityRoute />} />
         <Route path="/projects/:projectId/ml" element={<MlConsoleRoute />} />
         <Route path="/account/tokens" element={<TokensPage />} />
+        <Route path="/projects/new" element={<NewProjectPage />} />
+        <Route path="/projects/:projectId/settings" element={<ProjectSettingsRoute />} />
+        <Route path="/projects/:projectId/members" element={<MembersRoute />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -4,6 +4,7 @@ import { roleLabel } from "../api";
 import { useAuth } from "../auth";
 import { Markdown } from "../components/Markdown";
 import { useProject } from "../useProject";
+import "../admin/admin.css";
 
 export function ProjectDetailPage() {
   const { projectId } = useParams();
@@ -46,6 +47,25 @@ export function ProjectDetailPage() {
               Quality dashboard
             </Link>
           </p>
+        )}
+        {(project.role === "project_admin" || isSuperuser) && (
+          <nav aria-label="Project administration" className="admin-links">
+            <Link to={`/projects/${project.id}/settings`} className="button button-secondary">
+              Settings
+            </Link>
+            <Link to={`/projects/${project.id}/members`} className="button button-secondary">
+              Members
+            </Link>
+            <Link to={`/projects/${project.id}/import`} className="button button-secondary">
+              Import data
+            </Link>
+            <Link to={`/projects/${project.id}/data`} className="button button-secondary">
+              Browse data
+            </Link>
+            <Link to={`/projects/${project.id}/ml?tab=exports`} className="button button-secondary">
+              Exports
+            </Link>
+          </nav>
         )}
         {(project.role === "ml_engineer" || isSuperuser) && (
           <p>

@@ -1,14 +1,25 @@
 import { Loading, LoadError } from "../components/LoadStatus";
 import { Link } from "react-router-dom";
 import { roleLabel } from "../api";
+import { canCreateProjects } from "../admin/types";
+import { useAuth } from "../auth";
 import { useProjects } from "../useProjects";
 
 export function ProjectsPage() {
   const [state, reload] = useProjects();
+  const { state: auth } = useAuth();
+  const mayCreate = auth.status === "authenticated" && canCreateProjects(auth.user);
 
   return (
     <main className="page">
       <h1>Your projects</h1>
+      {mayCreate && (
+        <p>
+          <Link to="/projects/new" className="button">
+            New project
+          </Link>
+        </p>
+      )}
       {state.status === "loading" && <Loading what="projects" />}
       {state.status === "error" && <LoadError message={state.error.message} onRetry={reload} />}
       {state.status === "loaded" && state.projects.length === 0 && (
