@@ -99,4 +99,24 @@ describe("ProjectsPage", () => {
     expect(within(rows[0]!).getByRole("link", { name: "Chat quality" }).getAttribute("href")).toBe("/projects/3");
     expect(within(rows[1]!).queryByRole("link", { name: /^Annotate/ })).toBeNull();
   });
+
+  it("offers “New project” only to users who may create projects", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: { ...user, can_create_projects: true } },
+      "GET /api/projects/": page(projects),
+    });
+    renderApp("/projects");
+    const link = await screen.findByRole("link", { name: "New project" });
+    expect(link.getAttribute("href")).toBe("/projects/new");
+  });
+
+  it("has no “New project” link without the permission", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: { ...user, can_create_projects: false } },
+      "GET /api/projects/": page(projects),
+    });
+    renderApp("/projects");
+    expect(await screen.findByRole("link", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.queryByRole("link", { name: "New project" })).toBeNull();
+  });
 });
