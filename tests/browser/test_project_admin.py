@@ -57,7 +57,7 @@ def test_superuser_sets_up_a_project_and_a_newcomer_joins_by_invite(
 
     # an invite link for one annotator
     page.get_by_role("button", name="Create invite link").click()
-    link = page.get_by_label("Invite link")
+    link = page.get_by_label("Invite link", exact=True)
     link.wait_for()
     url = link.input_value()
     assert url.startswith(f"{live_server.url}/invites/")
