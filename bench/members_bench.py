@@ -71,7 +71,7 @@ def main() -> None:
         started = time.perf_counter()
         rows = list(members_of(project_id=project.id))
         timings.append((time.perf_counter() - started) * 1000)
-    assert sum(r.judgment_count for r in rows) == judgments
+    assert sum(r.judgment_count for r in rows) == judgments  # type: ignore[attr-defined]
     print(f"members_of: {statistics.median(timings):.0f} ms median of 5 ({len(rows):,} rows)")
 
     token = issue_token(user=admin, name="bench").key
