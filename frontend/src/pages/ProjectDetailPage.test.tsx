@@ -122,4 +122,13 @@ describe("ProjectDetailPage", () => {
     expect(screen.queryByRole("navigation", { name: "Project administration" })).toBeNull();
     expect(screen.queryByRole("link", { name: "Settings" })).toBeNull();
   });
+
+  it("says when the project is archived", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/3/": { body: { ...project, archived_at: "2025-02-01T10:00:00Z" } },
+    });
+    renderApp("/projects/3");
+    expect((await screen.findByRole("note")).textContent).toContain("archived");
+  });
 });

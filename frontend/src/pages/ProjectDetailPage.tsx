@@ -30,6 +30,11 @@ export function ProjectDetailPage() {
     content = (
       <article className="card project-detail">
         <h1>{project.name}</h1>
+        {"archived_at" in project && project.archived_at ? (
+          <p className="notice-warning" role="note">
+            This project is archived: its queue hands out no new items.
+          </p>
+        ) : null}
         <p className="description">{project.description || <span className="muted">No description.</span>}</p>
         <p className="muted">
           Your role: <span className={project.role ? "badge" : "badge badge-none"}>{roleLabel(project.role)}</span>

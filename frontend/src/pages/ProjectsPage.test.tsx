@@ -119,4 +119,18 @@ describe("ProjectsPage", () => {
     expect(await screen.findByRole("link", { name: "Chat quality" })).toBeTruthy();
     expect(screen.queryByRole("link", { name: "New project" })).toBeNull();
   });
+
+  it("lists archived projects on request", async () => {
+    const { calls } = mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/": page(projects),
+      "GET /api/projects/?archived=only": page([{ ...projects[1]!, id: 8, name: "Old summaries" }]),
+    });
+    renderApp("/projects");
+    const user_ = userEvent.setup();
+    await user_.click(await screen.findByRole("button", { name: "Show archived projects" }));
+    const link = await screen.findByRole("link", { name: "Old summaries" });
+    expect(link.getAttribute("href")).toBe("/projects/8");
+    expect(calls.filter((c) => c.path === "/api/projects/?archived=only")).toHaveLength(1);
+  });
 });
