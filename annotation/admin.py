@@ -13,6 +13,7 @@ from annotation.models import (
     Comparison,
     Judgment,
     Project,
+    ProjectInvite,
     ProjectMembership,
     Prompt,
     Response,
@@ -100,4 +101,20 @@ class JudgmentAdmin(admin.ModelAdmin[Judgment]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ProjectInvite)
+class ProjectInviteAdmin(admin.ModelAdmin[ProjectInvite]):
+    """Invite links are made and revoked by project admins in the app: read-only here (the
+    token itself is never stored)."""
+
+    list_display = ["id", "project", "role", "created_by", "expires_at", "used_by", "revoked_at"]
+    list_filter = ["role", "project"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -17,13 +17,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import queue, services, tasks
+from annotation import project_admin, queue, services, tasks
 from annotation.export import create_export, export_file_path
 from annotation.export_options import InvalidExportOptions, parse_export_options
 from annotation.importing import ImportOptions, Pairing, import_comparisons
 from annotation.models import Comparison, DatasetExport, Project
-from annotation.permissions import IsProjectAdmin, IsProjectAdminOrMLEngineer, IsProjectAnnotator
+from annotation.permissions import (
+    IsProjectAdmin,
+    IsProjectAdminOrMLEngineer,
+    IsProjectAnnotator,
+    has_project_role,
+)
 from annotation.presenters import display_choice, own_judgment, queue_item
+from annotation.roles import Role
 from annotation.selectors import (
     annotator_progress,
     exclusions_of,
@@ -43,6 +49,7 @@ from annotation.serializers import (
     NextResponseSerializer,
     ProgressSerializer,
     ProjectSerializer,
+    ProjectSettingsSerializer,
     QualityViewSerializer,
     QueueItemSerializer,
     RevokeRequestSerializer,
@@ -51,26 +58,64 @@ from annotation.serializers import (
     TaskEnqueuedSerializer,
 )
 from annotation.undo import undo_judgment
-from preflab.errors import DomainError, NotFoundError
+from preflab.errors import DomainError, ForbiddenError, InvalidInputError, NotFoundError
 
 
 class ProjectListView(generics.ListAPIView[Project]):
-    """Projects the caller is a member of (all of them for superusers)."""
+    """Projects the caller is a member of (all of them for superusers); archived projects
+    only with ``?archived=include`` (or ``only``). POST creates a project (superusers and
+    holders of ``annotation.add_project``); its creator becomes its project admin."""
 
     serializer_class = ProjectSerializer
 
     def get_queryset(self) -> QuerySet[Project]:
-        return projects_for_user(self.request.user).order_by("-created_at", "-id")
+        qs = projects_for_user(self.request.user).order_by("-created_at", "-id")
+        archived = self.request.query_params.get("archived", "")
+        if archived == "only":
+            return qs.filter(archived_at__isnull=False)
+        if archived != "include":
+            return qs.filter(archived_at__isnull=True)
+        return qs
+
+    @extend_schema(request=ProjectSettingsSerializer, responses={201: ProjectSerializer})
+    def post(self, request: Request) -> Response:
+        if not project_admin.can_create_projects(request.user):
+            raise project_admin.CannotCreateProjects(
+                "You may not create projects: ask a site admin for the "
+                f"“{project_admin.CREATE_PROJECT_PERMISSION}” permission."
+            )
+        data = ProjectSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        options = dict(data.validated_data)
+        name = options.pop("name", None)
+        if name is None:
+            raise InvalidInputError(
+                "name: This field is required.", extra={"fields": {"name": ["required"]}}
+            )
+        project = project_admin.create_project_as(user=request.user, name=name, **options)
+        created = projects_for_user(request.user).get(pk=project.pk)
+        return Response(ProjectSerializer(created).data, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(generics.RetrieveAPIView[Project]):
-    """One project; a project the caller is not a member of is a 404."""
+    """One project; a project the caller is not a member of is a 404. PATCH edits its
+    settings (project admins)."""
 
     serializer_class = ProjectSerializer
     lookup_url_kwarg = "project_id"
 
     def get_queryset(self) -> QuerySet[Project]:
         return projects_for_user(self.request.user)
+
+    @extend_schema(request=ProjectSettingsSerializer, responses=ProjectSerializer)
+    def patch(self, request: Request, project_id: int) -> Response:
+        project = self.get_object()
+        if not has_project_role(request.user, project.pk, frozenset({Role.PROJECT_ADMIN})):
+            raise ForbiddenError("Only the project's admins may change its settings.")
+        data = ProjectSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project_admin.update_project_settings(project=project, changes=dict(data.validated_data))
+        return Response(ProjectSerializer(self.get_object()).data)
 
 
 class QueueNextView(APIView):

@@ -93,6 +93,11 @@ class Project(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Archived projects are hidden from the project list and lease no new items.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects"
     )
@@ -595,3 +600,29 @@ class ImportJob(models.Model):
         if self.size_bytes <= 0:
             return 0.0
         return min(1.0, self.bytes_read / self.size_bytes)
+
+
+class ProjectInvite(models.Model):
+    """A link that lets one person join a project with a role. Only the token's SHA-256 is
+    stored; an invite is used once, and can expire or be revoked before that."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="invite_project_recent")]
+
+    def __str__(self) -> str:
+        return f"invite {self.pk} to {self.project_id} as {self.role}"

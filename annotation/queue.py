@@ -66,6 +66,12 @@ class AnnotatorExcluded(ForbiddenError):
     code = "annotator_excluded"
 
 
+class ProjectArchived(ConflictError):
+    """An archived project leases no new items (a live lease may still be submitted)."""
+
+    code = "project_archived"
+
+
 def release_leases(*, project_id: int, annotator_id: int, now: datetime | None = None) -> int:
     """Expire an annotator's live leases in a project; their slots become free."""
     rows = list(
@@ -139,7 +145,9 @@ def lease_next(
         raise AnnotatorExcluded(
             "A project admin excluded you from this project's queue; ask them to revoke it."
         )
-    scheme = sql.scheme_from(member[2:])
+    if member[2]:
+        raise ProjectArchived("This project is archived: it takes no more judgments.")
+    scheme = sql.scheme_from(member[3:])
     excluded = set(exclude)
 
     live = [

@@ -133,7 +133,7 @@ def execute(sql: str, params: list[Any]) -> int:
 # The member's role, whether an admin excluded them (an active exclusion row), then the scheme.
 MEMBERSHIP_FOR_UPDATE = (
     f"SELECT m.role, EXISTS (SELECT 1 FROM {T_EXCLUSION} e WHERE e.project_id = m.project_id "
-    "AND e.annotator_id = m.user_id AND e.revoked_at IS NULL), "
+    "AND e.annotator_id = m.user_id AND e.revoked_at IS NULL), p.archived_at IS NOT NULL, "
     f"{SCHEME_COLUMNS} FROM {T_MEMBERSHIP} m "
     f"JOIN {T_PROJECT} p ON p.id = m.project_id WHERE m.project_id = %s AND m.user_id = %s"
 )

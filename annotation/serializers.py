@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework import serializers
 
 from annotation.export_options import MAX_EXPORT_BATCHES
-from annotation.models import Project
+from annotation.models import Project, RationaleMode
+from annotation.roles import Role
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -28,12 +30,134 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "strength_scale",
             "rationale_mode",
             "gold_rate",
+            "min_gold_accuracy",
+            "min_consensus_agreement",
+            "min_median_seconds",
+            "max_position_p_value",
+            "archived_at",
             "created_at",
         ]
         read_only_fields = fields
 
     def to_representation(self, instance: Project) -> dict[str, Any]:
         return super().to_representation(instance)
+
+
+def _finite(value: float) -> None:
+    if not math.isfinite(value):
+        raise serializers.ValidationError("A finite number is required.")
+
+
+class ProjectSettingsSerializer(serializers.Serializer[dict[str, Any]]):
+    """A project's editable settings; on PATCH every field is optional. Ranges are the
+    model's own validators (checked again by the service's ``full_clean``)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10_000, allow_blank=True)
+    instructions = serializers.CharField(
+        max_length=100_000, allow_blank=True, trim_whitespace=False
+    )
+    overlap_k = serializers.IntegerField(min_value=1, max_value=50)
+    lease_ttl_seconds = serializers.IntegerField(min_value=30, max_value=24 * 3600)
+    allow_tie = serializers.BooleanField()
+    allow_both_bad = serializers.BooleanField()
+    strength_scale = serializers.BooleanField()
+    rationale_mode = serializers.ChoiceField(choices=RationaleMode.choices)
+    gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
+    min_gold_accuracy = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
+    min_consensus_agreement = serializers.FloatField(
+        min_value=0.0, max_value=1.0, validators=[_finite]
+    )
+    min_median_seconds = serializers.FloatField(
+        min_value=0.0, max_value=3600.0, validators=[_finite]
+    )
+    max_position_p_value = serializers.FloatField(
+        min_value=0.0, max_value=1.0, validators=[_finite]
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["Not a project setting."] for key in unknown})
+        for key, field in self.fields.items():
+            value = data.get(key)
+            strict = {
+                serializers.BooleanField: bool,
+                serializers.CharField: str,
+                serializers.ChoiceField: str,
+            }
+            expected = strict.get(type(field))
+            if key in data and expected is not None and not isinstance(value, expected):
+                raise serializers.ValidationError({key: [f"Expected a {expected.__name__}."]})
+            if key in data and isinstance(
+                field, (serializers.IntegerField, serializers.FloatField)
+            ):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise serializers.ValidationError({key: ["Expected a number."]})
+        return super().to_internal_value(data)
+
+
+class MemberSerializer(serializers.Serializer[Any]):
+    user_id = serializers.IntegerField(source="user.id")
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField(source="created_at")
+    judgment_count = serializers.IntegerField()
+    last_judgment_at = serializers.DateTimeField(allow_null=True)
+
+
+class AddMemberSerializer(serializers.Serializer[dict[str, Any]]):
+    """Either ``user`` (an existing username or email) or ``username`` + ``password``
+    (+ ``email``) for a new account; and the role."""
+
+    role = serializers.ChoiceField(choices=Role.choices)
+    user = serializers.CharField(max_length=254, required=False)
+    username = serializers.CharField(max_length=150, required=False)
+    password = serializers.CharField(max_length=1024, required=False, trim_whitespace=False)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        existing = "user" in attrs
+        new = "username" in attrs or "password" in attrs
+        if existing == new:
+            raise serializers.ValidationError(
+                "Give either an existing user (user) or a new account (username, password)."
+            )
+        if new and not ("username" in attrs and "password" in attrs):
+            raise serializers.ValidationError("A new account needs a username and a password.")
+        return attrs
+
+
+class RoleSerializer(serializers.Serializer[dict[str, Any]]):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InviteSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    role = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    expires_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    used_by = serializers.CharField(source="used_by.username", allow_null=True, default=None)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.CharField()
+
+
+class CreateInviteSerializer(serializers.Serializer[dict[str, Any]]):
+    role = serializers.ChoiceField(choices=Role.choices)
+    expires_in_hours = serializers.IntegerField(min_value=1, max_value=90 * 24, default=7 * 24)
+
+
+class AcceptInviteSerializer(serializers.Serializer[dict[str, Any]]):
+    username = serializers.CharField(max_length=150, required=False, default="")
+    password = serializers.CharField(
+        max_length=1024, required=False, default="", trim_whitespace=False
+    )
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
 
 
 class MessageSerializer(serializers.Serializer[dict[str, str]]):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 import preflab.converters  # noqa: F401 - registers <id:…>
-from annotation import api, api_browse, api_import_jobs
+from annotation import admin_api, api, api_browse, api_import_jobs
 from annotation.api_annotators import AnnotatorPageView
 
 P = "projects/<id:project_id>/"
@@ -54,4 +54,14 @@ urlpatterns = [
         name="data-comparison",
     ),
     path(P + "data/judgments/", api_browse.JudgmentBrowseView.as_view(), name="data-judgments"),
+    path(P + "archive/", admin_api.ProjectArchiveView.as_view(), name="project-archive"),
+    path(P + "unarchive/", admin_api.ProjectUnarchiveView.as_view(), name="project-unarchive"),
+    path(P + "members/", admin_api.MemberListView.as_view(), name="project-members"),
+    path(P + "members/<id:user_id>/", admin_api.MemberDetailView.as_view(), name="project-member"),
+    path(P + "invites/", admin_api.InviteListView.as_view(), name="project-invites"),
+    path(
+        P + "invites/<id:invite_id>/", admin_api.InviteDetailView.as_view(), name="project-invite"
+    ),
+    path("invites/<str:token>/", admin_api.InviteTokenView.as_view(), name="invite-token"),
+    path("invites/<str:token>/accept/", admin_api.InviteAcceptView.as_view(), name="invite-accept"),
 ]

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.api import issued_payload
 from accounts.serializers import IssuedTokenSerializer
 from accounts.services import issue_token
+from annotation.project_admin import can_create_projects
 from annotation.selectors import user_roles
 from preflab.errors import InvalidInputError
 from preflab.throttling import LoginLockout, LoginRate
@@ -33,6 +34,7 @@ class UserSerializer(serializers.Serializer[Any]):
     username = serializers.CharField()
     is_superuser = serializers.BooleanField()
     roles = serializers.ListField(child=serializers.CharField())
+    can_create_projects = serializers.BooleanField()
 
 
 def user_payload(user: Any) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def user_payload(user: Any) -> dict[str, Any]:
         "username": user.get_username(),
         "is_superuser": bool(getattr(user, "is_superuser", False)),
         "roles": user_roles(user),
+        "can_create_projects": can_create_projects(user),
     }
 
 

@@ -1,4 +1,8 @@
 import { Navigate, Outlet, Route, Routes, useLocation, useParams } from "react-router-dom";
+import { InviteAcceptPage } from "./admin/InviteAcceptPage";
+import { MembersPage } from "./admin/MembersPage";
+import { NewProjectPage } from "./admin/NewProjectPage";
+import { ProjectSettingsPage } from "./admin/ProjectSettingsPage";
 import { AnnotatePage } from "./annotate/AnnotatePage";
 import { AnnotatorPage } from "./annotators/AnnotatorPage";
 import { AuthProvider, useAuth } from "./auth";
@@ -113,10 +117,34 @@ function ComparisonRoute() {
   return <ComparisonPage key={`${id}-${cid}`} projectId={id} comparisonId={cid} />;
 }
 
+/** A project admin's settings page, fresh per project id. */
+function ProjectSettingsRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <ProjectSettingsPage key={id} projectId={id} />;
+}
+
+/** A project admin's members and invite links, fresh per project id. */
+function MembersRoute() {
+  const { projectId } = useParams();
+  const id = Number(projectId);
+  if (!Number.isInteger(id) || id <= 0) return <NotFoundPage />;
+  return <MembersPage key={id} projectId={id} />;
+}
+
+/** An invite link: open to anyone holding it (signed in or not). */
+function InviteRoute() {
+  const { token } = useParams();
+  if (!token) return <NotFoundPage />;
+  return <InviteAcceptPage key={token} token={token} />;
+}
+
 export function AppRoutes() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
+      <Route path="/invites/:token" element={<InviteRoute />} />
       <Route element={<RequireAuth />}>
         <Route index element={<ProjectsPage />} />
         <Route path="/projects" element={<ProjectsPage />} />
@@ -129,6 +157,9 @@ export function AppRoutes() {
         <Route path="/projects/:projectId/data" element={<DataBrowserRoute />} />
         <Route path="/projects/:projectId/data/comparisons/:comparisonId" element={<ComparisonRoute />} />
         <Route path="/account/tokens" element={<TokensPage />} />
+        <Route path="/projects/new" element={<NewProjectPage />} />
+        <Route path="/projects/:projectId/settings" element={<ProjectSettingsRoute />} />
+        <Route path="/projects/:projectId/members" element={<MembersRoute />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

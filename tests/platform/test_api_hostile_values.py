@@ -456,6 +456,27 @@ def valid_requests(built: World) -> tuple[dict[str, Any], dict[tuple[str, str], 
         ),
         ("get", p + "/training-runs/{run_id}/metrics/"): Base(base, query={"after": "0"}),
         ("get", "/api/system/worker-ping/{task_id}/"): Base(base, query={"queue": "default"}),
+        ("post", "/api/projects/"): Base(
+            base,
+            body={"name": "fuzzed", "description": "d", "instructions": "# i", "overlap_k": 2},
+        ),
+        ("patch", p + "/"): Base(
+            base,
+            body={
+                "name": "renamed",
+                "overlap_k": 4,
+                "lease_ttl_seconds": 900,
+                "allow_tie": False,
+                "rationale_mode": "required",
+                "gold_rate": 0.2,
+                "min_median_seconds": 2.0,
+            },
+        ),
+        ("post", p + "/members/"): Base(
+            base, body={"user": "other_annotator", "role": "annotator"}
+        ),
+        ("patch", p + "/members/{user_id}/"): Base(base, body={"role": "ml_engineer"}),
+        ("post", p + "/invites/"): Base(base, body={"role": "annotator", "expires_in_hours": 24}),
     }
 
 
@@ -470,6 +491,8 @@ STATE_REFUSALS = {
     ("post", "/api/projects/{project_id}/queue/next/"): (204, 404),
     # the World's lease is live, not judged: nothing to undo
     ("post", "/api/projects/{project_id}/assignments/{assignment_id}/undo/"): (409,),
+    ("post", "/api/projects/{project_id}/unarchive/"): (409,),  # the project is not archived
+    ("post", "/api/invites/{token}/accept/"): (410,),  # the World's invite is revoked
 }
 
 

@@ -20,6 +20,7 @@ from annotation.export import create_export
 from annotation.export_options import parse_export_options
 from annotation.import_jobs import create_import_job
 from annotation.importing import ImportOptions
+from annotation.invites import create_invite, revoke_invite
 from annotation.models import Comparison, Project
 from annotation.roles import Role
 from annotation.services import create_project, exclude_annotator, set_membership
@@ -114,6 +115,21 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("api/projects/<id:project_id>/data/comparisons/", "get"): ADMIN_OR_ML,
     ("api/projects/<id:project_id>/data/comparisons/<id:comparison_id>/", "get"): ADMIN_OR_ML,
     ("api/projects/<id:project_id>/data/judgments/", "get"): ADMIN_OR_ML,
+    # project administration (creating a project needs superuser or annotation.add_project)
+    ("api/projects/", "post"): STAFF,
+    ("api/projects/<id:project_id>/", "patch"): ADMIN,
+    ("api/projects/<id:project_id>/archive/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/unarchive/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/members/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/members/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/members/<id:user_id>/", "patch"): ADMIN,
+    ("api/projects/<id:project_id>/members/<id:user_id>/", "delete"): ADMIN,
+    ("api/projects/<id:project_id>/invites/", "get"): ADMIN,
+    ("api/projects/<id:project_id>/invites/", "post"): ADMIN,
+    ("api/projects/<id:project_id>/invites/<id:invite_id>/", "delete"): ADMIN,
+    # an invite link is its own credential: anyone holding it may read and accept it
+    ("api/invites/<str:token>/", "get"): ANY,
+    ("api/invites/<str:token>/accept/", "post"): ANY,
 }
 
 
@@ -122,6 +138,7 @@ SUBMIT = "api/projects/<id:project_id>/assignments/<id:assignment_id>/submit/"
 # not found (404) rather than forbidden; everything else refuses with 403.
 REFUSED_STATUS = {(SUBMIT, "post"): 404}
 BODIES = {(SUBMIT, "post"): {"choice": "left", "strength": 3}}
+BODIES[("api/projects/<id:project_id>/members/<id:user_id>/", "patch")] = {"role": "annotator"}
 
 
 def api_routes() -> Iterator[tuple[str, str]]:
@@ -224,6 +241,9 @@ class World:
             reward_base=artifact,
             created_by=self.users["superuser"],
         )
+        # a revoked invite: accepting it answers 410 to everyone, so no role changes here
+        invite = create_invite(project=project, role=Role.ANNOTATOR, by=admin)
+        revoke_invite(project=project, invite_id=invite.invite.pk)
         registration = ModelRegistration.objects.create(
             project=project, path=f"/models/{tag}", kind=ArtifactKind.POLICY, name=tag
         )
@@ -246,11 +266,13 @@ class World:
             "round_id": r.id,
             "task_id": uuid.uuid4(),
             "token_id": issue_token(user=self.users["superuser"]).token.pk,
-            "user_id": judge.id,
             "job_id": import_job.id,
             "comparison_id": Comparison.objects.filter(project=project).values_list(
                 "id", flat=True
             )[0],
+            "user_id": excluded.id,
+            "invite_id": invite.invite.pk,
+            "token": invite.token,
         }
 
 
@@ -267,6 +289,9 @@ def call(client: Client, route: str, method: str, url: str) -> int:
         return client.get(url).status_code
     if method == "delete":
         return client.delete(url).status_code
+    if method == "patch":
+        body = BODIES.get((route, method), {})
+        return client.patch(url, body, content_type="application/json").status_code
     body = BODIES.get((route, method), {})
     return client.post(url, body, content_type="application/json").status_code
 

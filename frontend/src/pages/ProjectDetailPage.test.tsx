@@ -93,4 +93,42 @@ describe("ProjectDetailPage", () => {
 
     expect(await screen.findByRole("heading", { name: "Project not found" })).toBeTruthy();
   });
+
+  it("links project admins to settings, members, import, data and exports", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/3/": { body: { ...project, role: "project_admin" } },
+    });
+    renderApp("/projects/3");
+    const nav = await screen.findByRole("navigation", { name: "Project administration" });
+    const hrefs = Object.fromEntries(
+      within(nav)
+        .getAllByRole("link")
+        .map((a) => [a.textContent, a.getAttribute("href")]),
+    );
+    expect(hrefs).toEqual({
+      Settings: "/projects/3/settings",
+      Members: "/projects/3/members",
+      "Import data": "/projects/3/import",
+      "Browse data": "/projects/3/data",
+      Exports: "/projects/3/ml?tab=exports",
+    });
+  });
+
+  it("shows no administration links to annotators", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: user }, "GET /api/projects/3/": { body: project } });
+    renderApp("/projects/3");
+    expect(await screen.findByRole("heading", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.queryByRole("navigation", { name: "Project administration" })).toBeNull();
+    expect(screen.queryByRole("link", { name: "Settings" })).toBeNull();
+  });
+
+  it("says when the project is archived", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/3/": { body: { ...project, archived_at: "2025-02-01T10:00:00Z" } },
+    });
+    renderApp("/projects/3");
+    expect((await screen.findByRole("note")).textContent).toContain("archived");
+  });
 });

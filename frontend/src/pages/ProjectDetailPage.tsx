@@ -4,6 +4,7 @@ import { roleLabel } from "../api";
 import { useAuth } from "../auth";
 import { Markdown } from "../components/Markdown";
 import { useProject } from "../useProject";
+import "../admin/admin.css";
 
 export function ProjectDetailPage() {
   const { projectId } = useParams();
@@ -29,6 +30,11 @@ export function ProjectDetailPage() {
     content = (
       <article className="card project-detail">
         <h1>{project.name}</h1>
+        {"archived_at" in project && project.archived_at ? (
+          <p className="notice-warning" role="note">
+            This project is archived: its queue hands out no new items.
+          </p>
+        ) : null}
         <p className="description">{project.description || <span className="muted">No description.</span>}</p>
         <p className="muted">
           Your role: <span className={project.role ? "badge" : "badge badge-none"}>{roleLabel(project.role)}</span>
@@ -46,6 +52,25 @@ export function ProjectDetailPage() {
               Quality dashboard
             </Link>
           </p>
+        )}
+        {(project.role === "project_admin" || isSuperuser) && (
+          <nav aria-label="Project administration" className="admin-links">
+            <Link to={`/projects/${project.id}/settings`} className="button button-secondary">
+              Settings
+            </Link>
+            <Link to={`/projects/${project.id}/members`} className="button button-secondary">
+              Members
+            </Link>
+            <Link to={`/projects/${project.id}/import`} className="button button-secondary">
+              Import data
+            </Link>
+            <Link to={`/projects/${project.id}/data`} className="button button-secondary">
+              Browse data
+            </Link>
+            <Link to={`/projects/${project.id}/ml?tab=exports`} className="button button-secondary">
+              Exports
+            </Link>
+          </nav>
         )}
         {(project.role === "ml_engineer" || isSuperuser) && (
           <p>

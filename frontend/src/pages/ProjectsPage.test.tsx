@@ -99,4 +99,38 @@ describe("ProjectsPage", () => {
     expect(within(rows[0]!).getByRole("link", { name: "Chat quality" }).getAttribute("href")).toBe("/projects/3");
     expect(within(rows[1]!).queryByRole("link", { name: /^Annotate/ })).toBeNull();
   });
+
+  it("offers “New project” only to users who may create projects", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: { ...user, can_create_projects: true } },
+      "GET /api/projects/": page(projects),
+    });
+    renderApp("/projects");
+    const link = await screen.findByRole("link", { name: "New project" });
+    expect(link.getAttribute("href")).toBe("/projects/new");
+  });
+
+  it("has no “New project” link without the permission", async () => {
+    mockFetch({
+      "GET /api/auth/me/": { body: { ...user, can_create_projects: false } },
+      "GET /api/projects/": page(projects),
+    });
+    renderApp("/projects");
+    expect(await screen.findByRole("link", { name: "Chat quality" })).toBeTruthy();
+    expect(screen.queryByRole("link", { name: "New project" })).toBeNull();
+  });
+
+  it("lists archived projects on request", async () => {
+    const { calls } = mockFetch({
+      "GET /api/auth/me/": { body: user },
+      "GET /api/projects/": page(projects),
+      "GET /api/projects/?archived=only": page([{ ...projects[1]!, id: 8, name: "Old summaries" }]),
+    });
+    renderApp("/projects");
+    const user_ = userEvent.setup();
+    await user_.click(await screen.findByRole("button", { name: "Show archived projects" }));
+    const link = await screen.findByRole("link", { name: "Old summaries" });
+    expect(link.getAttribute("href")).toBe("/projects/8");
+    expect(calls.filter((c) => c.path === "/api/projects/?archived=only")).toHaveLength(1);
+  });
 });
