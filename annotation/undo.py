@@ -98,7 +98,9 @@ def undo_judgment(
         raise queue.AnnotatorExcluded(
             "A project admin excluded you from this project's queue; your judgments stand."
         )
-    scheme = sql.scheme_from(member[2:])
+    if member[2]:
+        raise queue.ProjectArchived("This project is archived: it takes no more judgments.")
+    scheme = sql.scheme_from(member[3:])
     judgment = Judgment.objects.filter(assignment=assignment).first()
     if judgment is None:
         undone = JudgmentRevision.objects.filter(assignment=assignment)

@@ -219,6 +219,19 @@ def test_an_excluded_annotator_cannot_undo(
     assert Judgment.objects.filter(assignment_id=item["assignment_id"]).exists()
 
 
+def test_no_undo_in_an_archived_project(client: Client, project: Project, annotator: Any) -> None:
+    from annotation.project_admin import archive_project
+
+    seed_pairs(project, 2)
+    client.force_login(annotator)
+    item = judge(client, project)
+    archive_project(project=project)
+    response = post(client, url(project, item["assignment_id"], "undo"))
+    assert response.status_code == 409 and response.json()["code"] == "project_archived"
+    assert Judgment.objects.filter(assignment_id=item["assignment_id"]).exists()
+    assert not JudgmentRevision.objects.exists()
+
+
 def test_a_lease_without_judgment_has_nothing_to_undo(
     client: Client, project: Project, annotator: Any
 ) -> None:
