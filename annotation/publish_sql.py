@@ -9,6 +9,7 @@ keyed by external id, responses by content hash, comparisons by canonical pair.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,19 @@ def supports_fast_path() -> bool:
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
+
+
+def _text(value: str) -> str:
+    """A string in COPY's text format. Most need no escape: one scan finds out, and only the
+    others are translated (a translation looks up every character)."""
+    return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
+
+
+def _json_text(value: Any) -> str:
+    """A value as JSON in COPY's text format: orjson escapes every control character inside
+    strings and writes no whitespace, so only its backslashes need doubling."""
+    return orjson.dumps(value).decode().replace("\\", "\\\\")
 
 
 def _field(value: Any) -> str:
@@ -61,7 +75,7 @@ def _field(value: Any) -> str:
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        return _text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -99,10 +113,12 @@ def write_chunk_postgres(
     existing: set[str] = set()
     if keyed:
         with connection.cursor() as wrapper:
+            # the keys travel as one JSON array: orjson writes it far faster than the driver
+            # adapts a list of strings
             wrapper.execute(
                 f"SELECT external_id FROM {PROMPT} WHERE project_id = %s "
-                "AND external_id = ANY(%s::text[])",
-                [project.id, [item.external_id for item in keyed]],
+                "AND external_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
+                [project.id, orjson.dumps([item.external_id for item in keyed]).decode()],
             )
             existing = {row[0] for row in wrapper.fetchall()}
     counts = PublishCounts()
@@ -221,12 +237,27 @@ def _write_staged(project: Project, batch: Batch, items: list[PromptComparisons]
     return counts
 
 
-def _next_ids(cursor: Any, table: str, n: int) -> list[int]:
-    """Draw ``n`` ids from the table's sequence (the regclass is resolved once, not per row)."""
+def _next_ids(cursor: Any, table: str, n: int) -> Sequence[int]:
+    """Draw ``n`` ids from the table's sequence (the regclass is resolved once, not per row).
+
+    The server draws them and answers with their range: alone on the sequence (the usual
+    case) they are consecutive, and only the first and last cross the wire — fetching a
+    million single-value rows was a large share of the import's time. When another session
+    drew ids meanwhile, the ids drawn are fetched as one array (any ``n`` distinct ids do).
+    """
     cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
     (sequence,) = cursor.fetchone()
-    cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
-    return [row[0] for row in cursor.fetchall()]
+    cursor.execute(
+        "WITH drawn AS (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) "
+        "SELECT min(id), max(id), count(*), "
+        "CASE WHEN max(id) - min(id) + 1 = count(*) THEN NULL ELSE array_agg(id) END "
+        "FROM drawn",
+        [sequence, n],
+    )
+    low, high, count, scattered = cursor.fetchone()
+    if count != n:  # pragma: no cover - the server drew fewer rows than asked
+        raise RuntimeError(f"drew {count} ids from {sequence}, expected {n}")
+    return range(low, high + 1) if scattered is None else sorted(scattered)
 
 
 def _copy_lines(cursor: Any, table: str, columns: str, lines: Iterable[str]) -> None:
@@ -256,7 +287,7 @@ def _provenance(spec: ResponseSpec) -> str:
 
 
 def _metadata(metadata: dict[str, Any]) -> str:
-    return _json(metadata).translate(_ESCAPES) if metadata else "{}"
+    return _json_text(metadata) if metadata else "{}"
 
 
 def _write_fresh(
@@ -270,7 +301,6 @@ def _write_fresh(
     million rows the per-value formatting is a large share of the import's time (so the
     response ids are mapped only when asked for)."""
     now = timezone.now().isoformat()
-    esc = _ESCAPES
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
         prompt_ids = _next_ids(cursor, PROMPT, len(items))
@@ -280,8 +310,8 @@ def _write_fresh(
             PROMPT,
             "id, project_id, external_id, messages, metadata, created_at",
             (
-                f"{pid}{head}{i.external_id.translate(esc)}\t{_json(i.messages).translate(esc)}"
-                f"\t{_json(i.metadata).translate(esc)}\t{now}\n"
+                f"{pid}{head}{_text(i.external_id)}\t{_json_text(i.messages)}"
+                f"\t{_metadata(i.metadata)}\t{now}\n"
                 for pid, i in zip(prompt_ids, items, strict=True)
             ),
         )
@@ -303,7 +333,7 @@ def _write_fresh(
             "id, prompt_id, content, content_hash, source, model_artifact_id, round_number, "
             "metadata, created_at",
             (
-                f"{rid}\t{pid}\t{spec.content.translate(esc)}\t{spec.content_hash}\t"
+                f"{rid}\t{pid}\t{_text(spec.content)}\t{spec.content_hash}\t"
                 f"{_provenance(spec)}\t{_metadata(spec.metadata)}\t{now}\n"
                 for rid, (pid, spec) in zip(response_ids, unique_specs, strict=True)
             ),
