@@ -17,11 +17,12 @@ the ORM path below, with the same semantics.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotation.comparison_specs import PromptComparisons, PublishCounts, canonical_pairs
 from annotation.models import (
@@ -33,7 +34,11 @@ from annotation.models import (
     Prompt,
     Response,
 )
-from annotation.publish_sql import lock_project_publishing, supports_fast_path, write_chunk_postgres
+from annotation.publish_sql import (
+    lock_project_publishing,
+    prepare_chunk_postgres,
+    supports_fast_path,
+)
 from preflab.db_chunks import chunk_size, chunked
 from preflab.errors import ConflictError
 
@@ -97,26 +102,101 @@ def publish_comparisons(
         metadata=metadata or {},
     )
     published = Publication(batch=batch)
-    for items in chunks:
-        if not items:
-            continue
-        _lock_named_prompts(project, items)
-        if supports_fast_path():
-            counts = write_chunk_postgres(
-                project, batch, items, keep_response_ids=keep_response_ids
-            )
-        else:
-            counts = _write_chunk_orm(project, batch, items)
-        published.prompts_created += counts.prompts_created
-        published.responses_created += counts.responses_created
-        published.responses_existing += counts.responses_existing
-        published.comparisons_created += counts.comparisons_created
-        published.comparisons_existing += counts.comparisons_existing
-        if keep_response_ids:
-            published.response_ids.update(counts.response_ids)
+    if supports_fast_path():
+        # An import's ids are distinct (a repeated id is a bad line), and the lock keeps other
+        # publications out: into a project without prompts, every keyed prompt is new.
+        keys_new = source == BatchSource.IMPORT and not project.prompts.exists()
+        _publish_pipelined(project, batch, chunks, published, keep_response_ids, keys_new)
+    else:
+        for items in chunks:
+            if items:
+                _lock_named_prompts(project, items)
+                _accumulate(published, _write_chunk_orm(project, batch, items), keep_response_ids)
     batch.comparison_count = published.comparisons_created
     batch.save(update_fields=["comparison_count"])
     return published
+
+
+def _accumulate(published: Publication, counts: PublishCounts, keep_response_ids: bool) -> None:
+    published.prompts_created += counts.prompts_created
+    published.responses_created += counts.responses_created
+    published.responses_existing += counts.responses_existing
+    published.comparisons_created += counts.comparisons_created
+    published.comparisons_existing += counts.comparisons_existing
+    if keep_response_ids:
+        published.response_ids.update(counts.response_ids)
+
+
+class _WritesInFlight:
+    """One chunk's writes at a time, run on a worker thread while the caller's ``chunks``
+    produce the next chunk (for an import: while the next lines are parsed), so that
+    PostgreSQL ingests one chunk as Python reads the next. It is the same connection and the
+    same transaction throughout, and at most one chunk in flight: memory stays one chunk.
+
+    Anything that queries through Django's connection meanwhile (this module's next lookups,
+    or a caller's code run by ``chunks``) first waits for the writes in flight
+    (:meth:`wait_first` is installed as an execute wrapper), so that the connection serves
+    one thing at a time and every query sees the chunks before it."""
+
+    def __init__(self, published: Publication, keep_response_ids: bool) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        self._future: Future[PublishCounts] | None = None
+        self._published = published
+        self._keep_response_ids = keep_response_ids
+
+    def submit(self, write: Callable[[], PublishCounts]) -> None:
+        self.finish()
+        self._future = self._pool.submit(write)
+
+    def finish(self) -> None:
+        """Wait for the writes in flight and count them; their error is raised here."""
+        future, self._future = self._future, None
+        if future is not None:
+            _accumulate(self._published, future.result(), self._keep_response_ids)
+
+    def wait_first(
+        self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
+    ) -> Any:
+        self.finish()
+        return execute(sql, params, many, context)
+
+    def close(self) -> None:
+        """Wait for the worker (after an error elsewhere, its result no longer matters)."""
+        future, self._future = self._future, None
+        if future is not None:
+            wait([future])
+        self._pool.shutdown()
+
+
+def _publish_pipelined(
+    project: Project,
+    batch: Batch,
+    chunks: Iterable[Sequence[PromptComparisons]],
+    published: Publication,
+    keep_response_ids: bool,
+    keys_new: bool,
+) -> None:
+    """The PostgreSQL path: each chunk's lookups here, its writes in flight (above)."""
+    writes = _WritesInFlight(published, keep_response_ids)
+    try:
+        with connection.execute_wrapper(writes.wait_first):
+            for items in chunks:
+                if not items:
+                    continue
+                writes.finish()
+                _lock_named_prompts(project, items)
+                writes.submit(
+                    prepare_chunk_postgres(
+                        project,
+                        batch,
+                        items,
+                        keep_response_ids=keep_response_ids,
+                        keys_new=keys_new,
+                    )
+                )
+            writes.finish()
+    finally:
+        writes.close()
 
 
 @transaction.atomic
