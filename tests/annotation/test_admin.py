@@ -35,7 +35,7 @@ def admin_client(client: Client, make_user: Any) -> Client:
 
 
 @pytest.fixture
-def judged(project: Project, annotator: Any) -> Judgment:
+def judged(project: Project, annotator: Any) -> queue.StoredJudgment:
     seed_pairs(project, 2)
     lease = queue.lease_next(project_id=project.id, user=annotator)
     assert lease is not None
@@ -50,7 +50,7 @@ def judged(project: Project, annotator: Any) -> Judgment:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_changelist_with_search_and_detail_pages_render(
-    admin_client: Client, judged: Judgment, model: str
+    admin_client: Client, judged: queue.StoredJudgment, model: str
 ) -> None:
     base = f"/admin/annotation/{model}/"
     assert admin_client.get(base).status_code == 200
@@ -58,7 +58,7 @@ def test_changelist_with_search_and_detail_pages_render(
 
 
 def test_judgments_cannot_be_changed_or_deleted_in_the_admin(
-    admin_client: Client, judged: Judgment
+    admin_client: Client, judged: queue.StoredJudgment
 ) -> None:
     page = admin_client.get(f"/admin/annotation/judgment/{judged.id}/change/")
     assert page.status_code == 200
