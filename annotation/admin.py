@@ -12,6 +12,7 @@ from annotation.models import (
     Batch,
     Comparison,
     Judgment,
+    JudgmentRevision,
     Project,
     ProjectInvite,
     ProjectMembership,
@@ -117,4 +118,33 @@ class ProjectInviteAdmin(admin.ModelAdmin[ProjectInvite]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(JudgmentRevision)
+class JudgmentRevisionAdmin(admin.ModelAdmin[JudgmentRevision]):
+    """Undone judgments, kept as they were: read-only here, like judgments."""
+
+    list_display = [
+        "id",
+        "comparison",
+        "annotator",
+        "choice",
+        "strength",
+        "judged_at",
+        "undone_at",
+        "resubmitted_judgment_id",
+    ]
+    list_filter = ["choice", "project"]
+    search_fields = ["annotator__username", "rationale"]
+    raw_id_fields = ["project", "assignment", "comparison", "annotator", "undone_by"]
+    date_hierarchy = "undone_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -89,7 +89,7 @@ class JudgmentBrowseView(_BrowseListView):
 
 
 class ComparisonHistoryView(APIView):
-    """One comparison with every judgment and lease made on it."""
+    """One comparison with every judgment, undone judgment and lease made on it."""
 
     permission_classes = [IsProjectAdminOrMLEngineer]
 

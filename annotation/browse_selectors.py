@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from annotation.models import Assignment, Comparison, Judgment
+from annotation.models import Assignment, Comparison, Judgment, JudgmentRevision
 from annotation.selectors import excluded_annotator_ids
 from preflab.errors import InvalidInputError, NotFoundError
 
@@ -435,7 +435,8 @@ def browse_judgments(
 
 def comparison_history(*, project_id: int, comparison_id: int) -> dict[str, Any]:
     """One comparison of the project in full (prompt, both responses, vote tallies) with every
-    judgment and every lease (active, submitted, skipped, expired) made on it."""
+    judgment, every undone judgment (its revision) and every lease (active, submitted, skipped,
+    expired) made on it."""
     comparison = (
         Comparison.objects.filter(project_id=project_id, pk=comparison_id)
         .select_related("batch", "prompt", "response_a", "response_b")
@@ -451,6 +452,9 @@ def comparison_history(*, project_id: int, comparison_id: int) -> dict[str, Any]
     votes = tally[0] if tally else (0, "", None, 0, 0, 0, 0)
     judgments = Judgment.objects.filter(comparison=comparison).select_related("annotator")
     leases = Assignment.objects.filter(comparison=comparison).select_related("annotator")
+    revisions = JudgmentRevision.objects.filter(comparison=comparison).select_related(
+        "annotator", "undone_by"
+    )
     excluded = set(excluded_annotator_ids(project_id=project_id))
     batch, prompt = comparison.batch, comparison.prompt
     return {
@@ -500,6 +504,27 @@ def comparison_history(*, project_id: int, comparison_id: int) -> dict[str, Any]
             }
             for a in leases.order_by("created_at", "id")
         ],
+        "revisions": [_revision(r, excluded) for r in revisions.order_by("judged_at", "id")],
+    }
+
+
+def _revision(r: JudgmentRevision, excluded: set[int]) -> dict[str, Any]:
+    """An undone judgment as it was, who took it back when, and what replaced it (if any)."""
+    return {
+        "id": r.pk,
+        "judgment_id": r.judgment_id_was,
+        "annotator": {"id": r.annotator_id, "username": r.annotator.get_username()},
+        "annotator_excluded": r.annotator_id in excluded,
+        "assignment_id": r.assignment_id,
+        "choice": r.choice,
+        "strength": r.strength,
+        "rationale": r.rationale,
+        "time_taken_ms": r.time_taken_ms,
+        "swapped": r.swapped,
+        "judged_at": _iso(r.judged_at),
+        "undone_at": _iso(r.undone_at),
+        "undone_by": {"id": r.undone_by_id, "username": r.undone_by.get_username()},
+        "resubmitted_judgment_id": r.resubmitted_judgment_id,
     }
 
 

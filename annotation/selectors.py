@@ -14,6 +14,7 @@ from annotation.models import (
     Assignment,
     Comparison,
     Judgment,
+    JudgmentRevision,
     Project,
     ProjectMembership,
     QualitySnapshot,
@@ -79,16 +80,29 @@ def annotator_progress(
 
 
 def quality_view(*, project_id: int) -> dict[str, Any]:
-    """The latest quality snapshot and how many judgments arrived since."""
+    """The latest quality snapshot and what changed since: judgments that arrived after it and
+    judgments it counted that were undone after it was computed (either makes it stale)."""
     snapshot = QualitySnapshot.objects.filter(project_id=project_id).first()
     if snapshot is None:  # never computed: every judgment is new
         total = Judgment.objects.filter(project_id=project_id).count()
-        return {"computed_at": None, "stale": total > 0, "new_judgments": total, "data": None}
+        return {
+            "computed_at": None,
+            "stale": total > 0,
+            "new_judgments": total,
+            "undone_judgments": 0,
+            "data": None,
+        }
     new = Judgment.objects.filter(project_id=project_id, id__gt=snapshot.last_judgment_id).count()
+    undone = JudgmentRevision.objects.filter(
+        project_id=project_id,
+        undone_at__gt=snapshot.computed_at,
+        judgment_id_was__lte=snapshot.last_judgment_id,
+    ).count()
     return {
         "computed_at": snapshot.computed_at,
-        "stale": new > 0,
+        "stale": new > 0 or undone > 0,
         "new_judgments": new,
+        "undone_judgments": undone,
         "data": snapshot.payload,
     }
 

@@ -273,6 +273,9 @@ class QualityViewSerializer(serializers.Serializer[Any]):
     computed_at = serializers.DateTimeField(allow_null=True)
     stale = serializers.BooleanField()
     new_judgments = serializers.IntegerField()
+    undone_judgments = serializers.IntegerField(
+        help_text="Judgments the snapshot counted that were undone after it was computed."
+    )
     data = serializers.JSONField(  # type: ignore[assignment]  # a field named "data"
         allow_null=True,
         help_text="summary, batches, weeks, annotators, kappa, throughput, thresholds "

@@ -190,6 +190,8 @@ export interface QualityReport {
   computed_at: string | null;
   stale: boolean;
   new_judgments: number;
+  /** Judgments the snapshot counted that were undone after it was computed. */
+  undone_judgments: number;
   data: QualityData | null;
 }
 

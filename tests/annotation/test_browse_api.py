@@ -15,9 +15,17 @@ from django.utils import timezone
 
 from annotation import queue
 from annotation.browse_selectors import encode_cursor
-from annotation.models import Assignment, AssignmentStatus, Comparison, Judgment, Project
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    Judgment,
+    JudgmentRevision,
+    Project,
+)
 from annotation.roles import Role
 from annotation.services import exclude_annotator, set_membership
+from annotation.undo import undo_judgment
 from tests.annotation.factories import seed_pairs
 
 pytestmark = pytest.mark.django_db
@@ -218,6 +226,62 @@ def test_comparison_detail_has_full_texts_and_the_whole_history(
         "dave",
         "active",
     )
+
+
+def undo_and_resubmit_twice(data: Data) -> tuple[Comparison, list[JudgmentRevision], int]:
+    """bob's judgment on c2 (open: 2 of 3) undone, judged again as B, and that undone too."""
+    bob = data.users[1]
+    c = data.comparisons[2]
+    lease_id = Judgment.objects.get(comparison=c, annotator=bob).assignment_id
+    first = undo_judgment(project_id=data.project.id, assignment_id=lease_id, user=bob).revision
+    replacement, _ = queue.submit_judgment(
+        project_id=data.project.id,
+        assignment_id=lease_id,
+        user=bob,
+        data=queue.JudgmentInput(choice="right", strength=2, rationale="changed my mind"),
+    )
+    second = undo_judgment(project_id=data.project.id, assignment_id=lease_id, user=bob).revision
+    return c, [first, second], replacement.id
+
+
+def test_comparison_detail_lists_undone_judgments_and_what_replaced_them(
+    admin_client: Client, data: Data
+) -> None:
+    bob = data.users[1]
+    c, (first, second), replacement_id = undo_and_resubmit_twice(data)
+    exclude_annotator(project=data.project, annotator_id=bob.id, reason="rushed", by=data.users[0])
+    body = get_ok(admin_client, f"/api/projects/{data.project.id}/data/comparisons/{c.id}/")
+    # bob's answers are all undone: only alice's judgment is current
+    assert [j["annotator"]["username"] for j in body["judgments"]] == ["alice"]
+    revisions = body["revisions"]
+    assert [r["id"] for r in revisions] == [first.pk, second.pk]
+    assert revisions[0] | {"judged_at": "", "undone_at": ""} == {
+        "id": first.pk,
+        "judgment_id": first.judgment_id_was,
+        "annotator": {"id": bob.id, "username": "bob"},
+        "annotator_excluded": True,
+        "assignment_id": first.assignment_id,
+        "choice": "tie",
+        "strength": None,
+        "rationale": "",
+        "time_taken_ms": 5000,
+        "swapped": False,
+        "judged_at": "",
+        "undone_at": "",
+        "undone_by": {"id": bob.id, "username": "bob"},
+        "resubmitted_judgment_id": replacement_id,
+    }
+    assert revisions[0]["judged_at"] <= revisions[0]["undone_at"]
+    # the replacement, undone in its turn, is the second revision; nothing replaced that one
+    assert revisions[1]["judgment_id"] == replacement_id
+    assert (revisions[1]["choice"], revisions[1]["strength"]) == ("B", 2)
+    assert revisions[1]["rationale"] == "changed my mind"
+    assert revisions[1]["resubmitted_judgment_id"] is None
+    # one lease answered all three: live again after the undo, then expired by the exclusion
+    assert [a["status"] for a in body["leases"] if a["annotator"]["id"] == bob.id] == ["expired"]
+    # other comparisons have no revisions
+    other = f"/api/projects/{data.project.id}/data/comparisons/{data.comparisons[0].id}/"
+    assert get_ok(admin_client, other)["revisions"] == []
 
 
 def make_annotator(data: Data, name: str) -> Any:
@@ -597,4 +661,7 @@ def test_the_detail_costs_the_same_queries_for_any_number_of_judgments(
     path = f"/api/projects/{data.project.id}/data/comparisons/"
     many = queries_for(admin_client, path + f"{data.comparisons[0].id}/")
     none = queries_for(admin_client, path + f"{data.comparisons[4].id}/")
-    assert many == none <= 8
+    c, revisions, _ = undo_and_resubmit_twice(data)
+    undone = queries_for(admin_client, path + f"{c.id}/")
+    assert len(revisions) == 2
+    assert many == none == undone <= 9

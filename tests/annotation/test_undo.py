@@ -29,6 +29,7 @@ from annotation.models import (
 )
 from annotation.quality import recompute_quality
 from annotation.roles import Role
+from annotation.selectors import quality_view
 from annotation.services import create_project, exclude_annotator, set_membership
 from annotation.undo import undo_judgment
 from tests.annotation.factories import seed_pairs
@@ -402,3 +403,53 @@ def test_undo_racing_a_submit_for_the_last_slot_never_makes_k_plus_one_or_loses_
         ) == {first.id, second.id}
     assert JudgmentRevision.objects.count() == outcomes.count("undone")
     assert Judgment.objects.filter(project=project).count() == 2 * rounds
+
+
+def test_an_undo_after_the_snapshot_makes_the_quality_dashboard_stale_until_recomputed(
+    client: Client, project: Project, annotator: Any, project_admin: Any
+) -> None:
+    project.overlap_k = 2  # k=1 would be complete: no undo
+    project.save(update_fields=["overlap_k"])
+    seed_pairs(project, 2)
+    client.force_login(annotator)
+    judge(client, project, LEFT)
+    item = judge(client, project, LEFT)
+    recompute_quality(project_id=project.id)
+    quality = f"/api/projects/{project.id}/quality/"
+
+    def read_quality() -> dict[str, Any]:
+        client.force_login(project_admin)
+        body = client.get(quality).json()
+        client.force_login(annotator)
+        return dict(body)
+
+    fresh = read_quality()
+    assert (fresh["stale"], fresh["new_judgments"], fresh["undone_judgments"]) == (False, 0, 0)
+    assert post(client, url(project, item["assignment_id"], "undo")).status_code == 200
+    undone = read_quality()
+    # no judgment is newer than the snapshot, yet one it counted is gone
+    assert (undone["stale"], undone["new_judgments"], undone["undone_judgments"]) == (True, 0, 1)
+    recompute_quality(project_id=project.id)
+    again = read_quality()
+    assert (again["stale"], again["new_judgments"], again["undone_judgments"]) == (False, 0, 0)
+    assert again["data"]["summary"]["judgments"] == 1
+    # the resubmit is a new judgment (a newer id): stale again, and not counted as undone
+    assert post(client, url(project, item["assignment_id"], "submit"), RIGHT).status_code == 201
+    resubmitted = read_quality()
+    assert (resubmitted["stale"], resubmitted["new_judgments"]) == (True, 1)
+    assert resubmitted["undone_judgments"] == 0
+
+
+def test_an_undo_of_a_judgment_newer_than_the_snapshot_is_not_counted_as_undone(
+    client: Client, annotator: Any
+) -> None:
+    project = create_project(name="pairs", overlap_k=2)
+    set_membership(project=project, user=annotator, role=Role.ANNOTATOR)
+    seed_pairs(project, 2)
+    client.force_login(annotator)
+    judge(client, project, LEFT)
+    recompute_quality(project_id=project.id)
+    item = judge(client, project, LEFT)  # after the snapshot: never counted by it
+    assert post(client, url(project, item["assignment_id"], "undo")).status_code == 200
+    view = quality_view(project_id=project.id)
+    assert (view["stale"], view["new_judgments"], view["undone_judgments"]) == (False, 0, 0)

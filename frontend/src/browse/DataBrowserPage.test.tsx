@@ -104,6 +104,45 @@ const history: ComparisonHistory = {
       skip_reason: "unreadable",
     },
   ],
+  revisions: [],
+};
+
+const bob = { id: 8, username: "bob" };
+const undoneByBob = {
+  annotator: bob,
+  annotator_excluded: false,
+  assignment_id: 6,
+  swapped: false,
+  time_taken_ms: 900,
+  undone_by: bob,
+};
+/** bob judged tie, undid it, judged B instead (#80) and undid that too; alice's #77 stands. */
+const historyWithUndos: ComparisonHistory = {
+  ...history,
+  revisions: [
+    {
+      ...undoneByBob,
+      id: 1,
+      judgment_id: 70,
+      choice: "tie",
+      strength: null,
+      rationale: "first thought",
+      judged_at: "2026-11-02T09:50:00Z",
+      undone_at: "2026-11-02T09:51:00Z",
+      resubmitted_judgment_id: 80,
+    },
+    {
+      ...undoneByBob,
+      id: 2,
+      judgment_id: 80,
+      choice: "B",
+      strength: 2,
+      rationale: "second thought",
+      judged_at: "2026-11-02T10:05:00Z",
+      undone_at: "2026-11-02T10:06:00Z",
+      resubmitted_judgment_id: null,
+    },
+  ],
 };
 
 function page<T>(results: T[], next: string | null = null) {
@@ -243,6 +282,46 @@ describe("DataBrowserPage", () => {
 
     await user.click(screen.getByRole("button", { name: "← Back to the list" }));
     expect(await screen.findByRole("table", { name: "Comparisons" })).toBeTruthy();
+  });
+
+  it("lists undone judgments in the history, marked undone, with what replaced them", async () => {
+    mockFetch({ "GET /api/auth/me/": { body: admin }, [`GET ${BASE}/comparisons/12/`]: { body: historyWithUndos } });
+    renderApp("/projects/3/data/comparisons/12");
+    const detail = await screen.findByRole("article", { name: "Comparison 12" });
+    const table = within(detail).getByRole("table", { name: "Judgment history" });
+    const rows = within(table).getAllByRole("row").slice(1);
+    expect(rows).toHaveLength(3);
+    const [first, current, second] = rows as [HTMLElement, HTMLElement, HTMLElement];
+    const cells = (row: HTMLElement) => within(row).getAllByRole("cell").map((cell) => cell.textContent);
+    // in submit order: bob's first answer, alice's (current), bob's second answer
+    expect(rows.map((row) => cells(row)[0])).toEqual(["70", "77", "80"]);
+    expect(cells(first)).toEqual([
+      "70",
+      "bob undone",
+      "Tie",
+      "—",
+      "first thought",
+      "0.9 s",
+      "A left",
+      "2026-11-02 09:50",
+      "2026-11-02 09:51 by bob · replaced by #80",
+    ]);
+    expect(cells(second).slice(1, 5)).toEqual(["bob undone", "B", "slightly", "second thought"]);
+    expect(cells(second)[8]).toBe("2026-11-02 10:06 by bob · not judged again");
+    expect(rows.map((row) => row.className)).toEqual(["undone", "", "undone"]);
+    expect(within(current).queryByText("undone", { exact: false })).toBeNull();
+    expect(cells(current)[8]).toBe("—");
+  });
+
+  it("shows the history of a comparison whose only judgments were undone", async () => {
+    const onlyUndone = { ...historyWithUndos, judgments: [], judgment_count: 0 };
+    mockFetch({ "GET /api/auth/me/": { body: admin }, [`GET ${BASE}/comparisons/12/`]: { body: onlyUndone } });
+    renderApp("/projects/3/data/comparisons/12");
+    const detail = await screen.findByRole("article", { name: "Comparison 12" });
+    expect(within(detail).queryByText("No judgments yet.")).toBeNull();
+    const table = within(detail).getByRole("table", { name: "Judgment history" });
+    const rows = within(table).getAllByRole("row").slice(1);
+    expect(rows.map((row) => row.className)).toEqual(["undone", "undone"]);
   });
 
   it("goes from a prompt to its comparisons", async () => {

@@ -101,6 +101,26 @@ export interface HistoryJudgment {
   created_at: string;
 }
 
+/** An undone judgment (a revision): the answer as it was, who took it back when, and the
+ * judgment that replaced it (null until the annotator judged the item again). */
+export interface HistoryRevision {
+  id: number;
+  /** The id the undone judgment had. */
+  judgment_id: number;
+  annotator: UserRef;
+  annotator_excluded: boolean;
+  assignment_id: number;
+  choice: CanonicalChoice;
+  strength: number | null;
+  rationale: string;
+  time_taken_ms: number | null;
+  swapped: boolean;
+  judged_at: string;
+  undone_at: string;
+  undone_by: UserRef;
+  resubmitted_judgment_id: number | null;
+}
+
 export interface HistoryLease {
   id: number;
   annotator: UserRef;
@@ -127,6 +147,8 @@ export interface ComparisonHistory extends Votes {
   created_at: string;
   judgments: HistoryJudgment[];
   leases: HistoryLease[];
+  /** Undone judgments, oldest first. */
+  revisions: HistoryRevision[];
 }
 
 /** Filter values as typed in the form ("" = not filtered). */

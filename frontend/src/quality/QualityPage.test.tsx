@@ -80,6 +80,17 @@ afterEach(() => {
 });
 
 describe("QualityPage", () => {
+  it("counts judgments undone since the snapshot as a change", async () => {
+    mockFetch(routes({ [QUALITY]: { body: report({ stale: true, new_judgments: 3, undone_judgments: 1 }) } }));
+    const { unmount } = renderApp("/projects/3/quality");
+    expect(await screen.findByText("stale — 3 new judgments, 1 undone since")).toBeTruthy();
+    unmount();
+
+    mockFetch(routes({ [QUALITY]: { body: report({ stale: true, new_judgments: 0, undone_judgments: 2 }) } }));
+    renderApp("/projects/3/quality");
+    expect(await screen.findByText("stale — 2 judgments undone since")).toBeTruthy();
+  });
+
   it("renders the header, summary with alpha and CI, charts, tables and heatmap", async () => {
     mockFetch(routes({ [QUALITY]: { body: report({ stale: true, new_judgments: 37 }) } }));
     renderApp("/projects/3/quality");

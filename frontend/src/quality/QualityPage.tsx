@@ -45,6 +45,15 @@ function RelativeTime({ iso }: { iso: string }) {
   );
 }
 
+/** What changed since the snapshot: "3 new judgments", "1 judgment undone since" or both. */
+function staleReason(newJudgments: number, undoneJudgments: number): string {
+  const plural = (n: number) => (n === 1 ? "judgment" : "judgments");
+  const fresh = `${formatCount(newJudgments)} new ${plural(newJudgments)}`;
+  if (undoneJudgments === 0) return fresh;
+  if (newJudgments === 0) return `${formatCount(undoneJudgments)} ${plural(undoneJudgments)} undone since`;
+  return `${fresh}, ${formatCount(undoneJudgments)} undone since`;
+}
+
 function ComputedLine({ report }: { report: QualityReport }) {
   return (
     <p className="computed-line muted">
@@ -57,7 +66,7 @@ function ComputedLine({ report }: { report: QualityReport }) {
       )}
       {report.stale && (
         <span className="badge badge-stale">
-          stale — {formatCount(report.new_judgments)} new {report.new_judgments === 1 ? "judgment" : "judgments"}
+          stale — {staleReason(report.new_judgments, report.undone_judgments)}
         </span>
       )}
     </p>

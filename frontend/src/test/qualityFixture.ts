@@ -118,6 +118,7 @@ export function report(extra: Partial<QualityReport> = {}): QualityReport {
     computed_at: new Date(Date.now() - 5 * 60_000).toISOString(),
     stale: false,
     new_judgments: 0,
+    undone_judgments: 0,
     data: qualityData,
     ...extra,
   };
