@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from numpy.typing import NDArray
 
 from annotation import agreement as ag
@@ -320,6 +321,7 @@ def _kappa(
 def recompute_quality(*, project_id: int) -> QualitySnapshot:
     """Recompute a project's statistics from all its judgments and store a snapshot."""
     started = time.perf_counter()
+    read_from = timezone.now()  # what the snapshot reflects: judgments as of this read
     project = Project.objects.get(pk=project_id)
     arrays = load_judgments(project_id)
     payload = compute_payload(project, arrays)
@@ -330,6 +332,10 @@ def recompute_quality(*, project_id: int) -> QualitySnapshot:
         seconds=round(time.perf_counter() - started, 3),
         payload=payload,
     )
+    # stamped with the read's start, not the save's: an undo committed while this ran counts
+    # as a change since the snapshot (computed_at is auto_now_add, hence the update)
+    QualitySnapshot.objects.filter(pk=snapshot.pk).update(computed_at=read_from)
+    snapshot.computed_at = read_from
     QualitySnapshot.objects.filter(project=project).exclude(pk=snapshot.pk).delete()
     return snapshot
 

@@ -8,6 +8,7 @@ on this machine).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import sys
@@ -53,7 +54,8 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"import: {args.n} comparisons from a {size_mb:.0f} MB JSONL file")
     print(f"  wall {wall:.1f} s, {args.n / wall:,.0f} comparisons/s, peak RSS {rss_mb:.0f} MB")
-    print(f"  CPU: Python {cpu:.1f} s, PostgreSQL backend {backend_cpu:.1f} s (nan: not local)")
+    server = "n/a (the server is not local)" if math.isnan(backend_cpu) else f"{backend_cpu:.1f} s"
+    print(f"  CPU: Python {cpu:.1f} s, PostgreSQL backend {server}")
     print(
         f"  created: {report.prompts_created} prompts, {report.responses_created} responses, "
         f"{report.comparisons_created} comparisons"
