@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from numpy.typing import NDArray
@@ -33,7 +32,7 @@ from numpy.typing import NDArray
 from annotation import agreement as ag
 from annotation.models import AnnotatorExclusion, Judgment, ProjectMembership
 from annotation.presenters import display_choice
-from annotation.quality import CHOICE_CODE, EPOCH, JudgmentArrays, _epoch_sql, _round
+from annotation.quality import EPOCH, JudgmentArrays, _round, load_judgment_arrays
 from annotation.selectors import excluded_annotator_ids, exclusions_of
 from preflab.errors import NotFoundError
 
@@ -91,40 +90,10 @@ def annotator_identity(*, project_id: int, user_id: int) -> dict[str, Any]:
 def load_annotator_judgments(*, project_id: int, user_id: int) -> JudgmentArrays:
     """The judgments (everyone's) of the comparisons the annotator judged, as the quality
     module's arrays, in one query."""
-    sql = (
-        "SELECT j.id, j.comparison_id, j.annotator_id, "
-        + CHOICE_CODE.format(col="j.choice")
-        + "ELSE 3 END, "
-        "COALESCE(j.strength, 0), CASE WHEN j.swapped THEN 1 ELSE 0 END, "
-        "COALESCE(j.time_taken_ms, -1), "
-        + _epoch_sql()
-        + ", c.batch_id, "
-        + CHOICE_CODE.format(col="c.gold_choice")
-        + "ELSE -1 END "
-        "FROM annotation_judgment j JOIN annotation_comparison c ON c.id = j.comparison_id "
-        "WHERE j.project_id = %s AND j.comparison_id IN (SELECT m.comparison_id "
-        "FROM annotation_judgment m WHERE m.project_id = %s AND m.annotator_id = %s) "
-        "ORDER BY j.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id, project_id, user_id])
-        rows = cursor.fetchall()
-    data = np.array(rows, dtype=np.int64) if rows else np.zeros((0, 10), dtype=np.int64)
-    _, unit = np.unique(data[:, 1], return_inverse=True)
-    millis = data[:, 6].astype(np.float64)
-    return JudgmentArrays(
-        unit=unit.astype(np.int64).reshape(-1),
-        comparison_id=data[:, 1],
-        annotator=data[:, 2],
-        choice=data[:, 3],
-        strength=data[:, 4],
-        swapped=data[:, 5].astype(bool),
-        seconds=np.where(millis >= 0, millis / 1000.0, np.nan),
-        created=data[:, 7],
-        batch=data[:, 8],
-        gold=data[:, 9],
-        judgment_id=data[:, 0],
-        last_id=int(data[:, 0].max()) if len(data) else 0,
+    return load_judgment_arrays(
+        "j.project_id = %s AND j.comparison_id IN (SELECT m.comparison_id "
+        "FROM annotation_judgment m WHERE m.project_id = %s AND m.annotator_id = %s)",
+        [project_id, project_id, user_id],
     )
 
 

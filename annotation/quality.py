@@ -77,6 +77,12 @@ CHOICE_CODE = "CASE {col} WHEN 'A' THEN 0 WHEN 'B' THEN 1 WHEN 'tie' THEN 2 WHEN
 
 def load_judgments(project_id: int) -> JudgmentArrays:
     """All judgments of a project, as numpy arrays, in one query."""
+    return load_judgment_arrays("j.project_id = %s", [project_id])
+
+
+def load_judgment_arrays(where: str, params: list[Any]) -> JudgmentArrays:
+    """The judgments matching ``where`` (SQL over ``j``, the judgment, and ``c``, its
+    comparison), in id order, as numpy arrays, in one query."""
     sql = (
         "SELECT j.id, j.comparison_id, j.annotator_id, "
         + CHOICE_CODE.format(col="j.choice")
@@ -88,11 +94,11 @@ def load_judgments(project_id: int) -> JudgmentArrays:
         + CHOICE_CODE.format(col="c.gold_choice")
         + "ELSE -1 END "
         "FROM annotation_judgment j JOIN annotation_comparison c ON c.id = j.comparison_id "
-        "WHERE j.project_id = %s ORDER BY j.id"
+        f"WHERE {where} ORDER BY j.id"
     )
     blocks = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id])
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(100_000):  # bounded memory: tuples → int64 blocks
             blocks.append(np.array(rows, dtype=np.int64))
     data = np.concatenate(blocks) if blocks else np.zeros((0, 10), dtype=np.int64)
@@ -100,7 +106,7 @@ def load_judgments(project_id: int) -> JudgmentArrays:
     _, unit = np.unique(comparison_id, return_inverse=True)
     millis = data[:, 6].astype(np.float64)
     return JudgmentArrays(
-        unit=unit.astype(np.int64),
+        unit=unit.astype(np.int64).reshape(-1),
         comparison_id=comparison_id,
         annotator=data[:, 2],
         choice=data[:, 3],
