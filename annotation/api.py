@@ -196,6 +196,16 @@ class UploadTooLarge(DomainError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
+def refuse_too_large(upload: Any) -> None:
+    """413 for an upload over ``PREFLAB_MAX_IMPORT_BYTES``."""
+    limit: int = settings.PREFLAB_MAX_IMPORT_BYTES
+    if upload.size > limit:
+        raise UploadTooLarge(
+            f"The file is {upload.size} bytes; the limit is {limit}.",
+            extra={"limit_bytes": limit},
+        )
+
+
 class ImportView(APIView):
     """Upload a JSONL / JSON-array file of comparisons (project admins)."""
 
@@ -207,12 +217,7 @@ class ImportView(APIView):
         data = ImportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload: Any = data.validated_data["file"]
-        limit: int = settings.PREFLAB_MAX_IMPORT_BYTES
-        if upload.size > limit:
-            raise UploadTooLarge(
-                f"The file is {upload.size} bytes; the limit is {limit}.",
-                extra={"limit_bytes": limit},
-            )
+        refuse_too_large(upload)
         project = Project.objects.get(pk=project_id)
         options = ImportOptions(
             pairing=Pairing(data.validated_data["pairing"]),

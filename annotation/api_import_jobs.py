@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import import_jobs
-from annotation.api import UploadTooLarge
+from annotation.api import refuse_too_large
 from annotation.importing import ImportOptions, Pairing
 from annotation.models import ImportJob, Project
 from annotation.permissions import IsProjectAdmin
@@ -104,12 +104,7 @@ class ImportJobListView(APIView):
         data = ImportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload: Any = data.validated_data["file"]
-        limit: int = settings.PREFLAB_MAX_IMPORT_BYTES
-        if upload.size > limit:
-            raise UploadTooLarge(
-                f"The file is {upload.size} bytes; the limit is {limit}.",
-                extra={"limit_bytes": limit},
-            )
+        refuse_too_large(upload)
         if upload.size == 0:
             raise EmptyUpload("The file is empty.")
         project = Project.objects.get(pk=project_id)
